@@ -1,0 +1,66 @@
+"""The one small protocol every answer backend implements, and the data it receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import msgspec
+
+
+class Message(msgspec.Struct, kw_only=True):
+    """A chat message: role is system, user or assistant."""
+
+    role: str
+    content: str
+
+
+class Passage(msgspec.Struct, kw_only=True):
+    """A retrieved passage as numbered in the prompt: `[number]` cites it."""
+
+    number: int
+    article_id: str
+    chunk_id: int
+    title: str
+    text: str
+    start: int
+    end: int
+    published: str | None = None
+    url: str | None = None
+    source: str | None = None
+    score: float = 0.0
+    dense_score: float | None = None
+
+
+class GenerationRequest(msgspec.Struct, kw_only=True):
+    """What a backend is asked to do: answer `question` from `passages`.
+
+    LLM backends send `messages` (the rendered prompt, passages included); backends without a
+    language model (extractive) work from `question` and `passages` directly.
+    """
+
+    messages: list[Message]
+    question: str
+    passages: list[Passage] = []
+    max_tokens: int = 400
+    temperature: float = 0.0
+
+
+class BackendError(RuntimeError):
+    """The model backend failed; `status` is the HTTP status the service should answer with
+    (502 bad upstream response, 503 unavailable, 504 timed out) and the message says why."""
+
+    def __init__(self, message: str, *, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Backend(Protocol):
+    """Generates answer text. `stream` yields text deltas; `complete` returns the whole text."""
+
+    name: str
+    uses_llm: bool  # False for backends that cannot follow a prompt (e.g. extractive)
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]: ...
+
+    def complete(self, request: GenerationRequest) -> str: ...

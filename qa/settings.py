@@ -1,0 +1,119 @@
+"""The one place for configuration: a `Settings` object read from `QA_*` environment variables,
+with command-line options layered on top."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "QA_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service. Environment: `QA_<FIELD>` (e.g. `QA_INDEX_DIR`)."""
+
+    # storage
+    index_dir: Path = Path("embeddings")
+    index_type: str = "flat"  # flat | hnsw | ivf | any FAISS index_factory string
+
+    # embedding
+    embedding_model: str = "all-MiniLM-L6-v2"  # a name, a local path, or the bundled default
+    device: str = "cpu"
+    embed_batch_size: int = 64
+
+    # chunking (word pieces of the embedding model's own tokenizer)
+    chunk_tokens: int = 160
+    chunk_overlap_tokens: int = 40
+    tiktoken_encoding: str = "cl100k_base"
+    tiktoken_cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "qa" / "tiktoken")
+
+    # retrieval
+    search_k: int = 5
+    search_candidates: int = 50  # per retriever, before fusion
+    rrf_k: int = 60
+
+    # answering
+    model: str = "extractive"  # backend name: extractive | openai | local | a plugin
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    context_tokens: int = 3000  # budget for the passages in a prompt
+    answer_max_tokens: int = 400
+    temperature: float = 0.0
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = ""
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = 60.0
+    openai_max_retries: int = 3
+    openai_backoff: float = 0.5  # seconds; doubles each retry
+    local_model_path: str = ""  # GGUF file; empty = the bundled Qwen2.5 1.5B from the `local` extra
+    local_threads: int = 2
+    local_context: int = 4096
+    support_threshold: float = 0.5  # see README: calibrated support score
+    refusal_threshold: float = 0.35  # see README: calibrated on data
+
+    # HTTP service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str = ""  # when set, writes need it (X-API-Key or Bearer)
+    require_key_for_reads: bool = False
+    rate_limit_per_minute: int = 120  # per client, 0 = off
+    cors_origins: tuple[str, ...] = ("*",)
+    max_body_bytes: int = 5_000_000
+    max_question_chars: int = 2000
+    max_k: int = 50
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+
+    @classmethod
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read `QA_*` variables, then apply `overrides` (CLI options; `None` means "not given")."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(ENV_PREFIX + f.name.upper(), raw, hints[f.name])
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in hints:
+                raise SettingsError(f"unknown setting {name!r}")
+            values[name] = value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with `changes` applied (`None` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse(name: str, raw: str, hint: Any) -> Any:
+    if hint is Path:
+        return Path(raw).expanduser()
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{name}={raw!r}: expected true or false")
+    if hint in (int, float):
+        try:
+            return hint(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if hint is str or isinstance(hint, types.UnionType):
+        return raw
+    return raw

@@ -1,0 +1,68 @@
+"""Data that crosses module boundaries: articles, chunks, search hits and filters."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Article(msgspec.Struct, kw_only=True):
+    """One news article as ingested; `text` is the cleaned text every offset refers to."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    published: str | None = None  # ISO date, YYYY-MM-DD
+    source: str | None = None
+
+
+class Chunk(msgspec.Struct, kw_only=True):
+    """A token-bounded passage of an article; `text == article.text[start:end]`."""
+
+    article_id: str
+    position: int
+    text: str
+    start: int
+    end: int
+    n_tokens: int  # tiktoken count, for prompt budgeting
+    id: int | None = None  # assigned by the document store
+
+
+class Filters(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Restrict a search to a source and/or a published date range (inclusive, YYYY-MM-DD)."""
+
+    source: str | None = None
+    published_from: str | None = None
+    published_to: str | None = None
+
+    def is_empty(self) -> bool:
+        return self.source is None and self.published_from is None and self.published_to is None
+
+
+class SearchHit(msgspec.Struct, kw_only=True):
+    """One retrieved passage with its article metadata and fused score."""
+
+    article_id: str
+    chunk_id: int
+    title: str
+    text: str
+    score: float
+    start: int
+    end: int
+    published: str | None = None
+    url: str | None = None
+    source: str | None = None
+    dense_score: float | None = None  # cosine similarity, when the dense search found it
+    keyword_rank: int | None = None  # 1-based BM25 rank, when the keyword search found it
+
+
+class LoadProblem(msgspec.Struct, kw_only=True):
+    """An input that could not be turned into an article: where, and what to fix."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"

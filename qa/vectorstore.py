@@ -1,0 +1,232 @@
+"""Vector stores: the `VectorStore` protocol and a FAISS implementation (flat, HNSW, IVF).
+
+The document store is the source of truth (it keeps every vector); a vector store is a derived,
+rebuildable search structure, persisted in one file that is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import faiss
+import numpy as np
+
+_MAGIC = b"QAVS1\n"
+
+
+class VectorStoreError(RuntimeError):
+    """The vector store file is unreadable or was built for other vectors."""
+
+
+class VectorStore(Protocol):
+    """Inner-product search over normalized vectors keyed by int64 chunk ids."""
+
+    dimension: int
+    synced_seq: int  # the document store sequence number this store reflects
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> None: ...
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def __len__(self) -> int: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+FACTORY_ALIASES = {"flat": "Flat", "hnsw": "HNSW32", "ivf": "IVF{nlist},Flat"}
+
+
+def factory_string(index_type: str, n_vectors: int) -> str:
+    """The FAISS index_factory string for a configured index type."""
+    spec = FACTORY_ALIASES.get(index_type.lower(), index_type)
+    if "{nlist}" in spec:
+        # ~4*sqrt(n) lists, and at least 39 training points per list as FAISS recommends.
+        nlist = max(1, min(int(4 * math.sqrt(max(n_vectors, 1))), n_vectors // 39 or 1))
+        spec = spec.format(nlist=nlist)
+    return spec
+
+
+class FaissStore:
+    """A `VectorStore` on a FAISS index wrapped in an id map.
+
+    Index types that cannot delete in place (HNSW) keep tombstones that searches skip; the
+    store compacts itself when tombstones pile up.
+    """
+
+    def __init__(self, dimension: int, index_type: str = "flat") -> None:
+        self.dimension = dimension
+        self.index_type = index_type
+        self.synced_seq = 0
+        self.ivf_nprobe = 16
+        self.hnsw_ef_search = 128
+        self._index: faiss.Index | None = None
+        self._tombstones: set[int] = set()
+
+    # -- building -------------------------------------------------------------------------
+    def _new_index(self, training: np.ndarray | None) -> faiss.Index:
+        spec = factory_string(self.index_type, 0 if training is None else len(training))
+        try:
+            inner = faiss.index_factory(self.dimension, spec, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as error:
+            raise VectorStoreError(f"unsupported index type {self.index_type!r}: {error}") from None
+        if not inner.is_trained:
+            if training is None or len(training) == 0:
+                raise VectorStoreError(f"index type {self.index_type!r} needs vectors to train on")
+            inner.train(training)
+        return faiss.IndexIDMap2(inner)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under their chunk ids (ids must be new)."""
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape[1] != self.dimension:
+            raise VectorStoreError(
+                f"vectors have {vectors.shape[1]} dimensions, the store holds {self.dimension}"
+            )
+        if self._index is None:
+            self._index = self._new_index(vectors)
+        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove vectors by chunk id; unknown ids are ignored."""
+        if self._index is None or len(ids) == 0:
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        try:
+            self._index.remove_ids(faiss.IDSelectorBatch(ids))
+        except RuntimeError:  # e.g. HNSW: no in-place removal
+            self._tombstones.update(int(i) for i in ids)
+            if len(self._tombstones) > 0.2 * self._index.ntotal:
+                self.compact()
+
+    def compact(self) -> None:
+        """Rebuild the index without tombstoned vectors."""
+        if self._index is None or not self._tombstones:
+            return
+        all_ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        keep = np.array([i for i in all_ids if int(i) not in self._tombstones], dtype=np.int64)
+        vectors = (
+            np.vstack([self._index.reconstruct(int(i)) for i in keep])
+            if len(keep)
+            else np.zeros((0, self.dimension), dtype=np.float32)
+        )
+        self._index = None
+        self._tombstones = set()
+        self.add(keep, vectors)
+
+    # -- searching ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return 0 if self._index is None else int(self._index.ntotal) - len(self._tombstones)
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; missing results have id -1."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        n = len(queries)
+        if self._index is None or self._index.ntotal == 0 or k <= 0:
+            return np.full((n, max(k, 0)), -np.inf, np.float32), np.full((n, max(k, 0)), -1, np.int64)
+        fetch = min(k + len(self._tombstones), int(self._index.ntotal))
+        params = self._search_params(allowed_ids)
+        scores, ids = self._index.search(queries, fetch, params=params)
+        if self._tombstones:
+            scores, ids = self._drop_tombstones(scores, ids, k)
+        return scores[:, :k], ids[:, :k]
+
+    def _search_params(self, allowed_ids: np.ndarray | None) -> faiss.SearchParameters | None:
+        inner = faiss.downcast_index(self._index.index)
+        selector = (
+            faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+            if allowed_ids is not None
+            else None
+        )
+        if isinstance(inner, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW(efSearch=self.hnsw_ef_search)
+        elif isinstance(inner, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF(nprobe=self.ivf_nprobe)
+        elif selector is None:
+            return None
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+            params._selector_ref = selector  # keep it alive while FAISS uses it
+        return params
+
+    def _drop_tombstones(
+        self, scores: np.ndarray, ids: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        out_scores = np.full((len(ids), k), -np.inf, np.float32)
+        out_ids = np.full((len(ids), k), -1, np.int64)
+        for row, (row_scores, row_ids) in enumerate(zip(scores, ids)):
+            keep = [j for j, i in enumerate(row_ids) if i >= 0 and int(i) not in self._tombstones][:k]
+            out_scores[row, : len(keep)] = row_scores[keep]
+            out_ids[row, : len(keep)] = row_ids[keep]
+        return out_scores, out_ids
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the store to `path` atomically (temp file, fsync, rename)."""
+        header = json.dumps(
+            {
+                "dimension": self.dimension,
+                "index_type": self.index_type,
+                "synced_seq": self.synced_seq,
+                "tombstones": sorted(self._tombstones),
+            }
+        ).encode()
+        body = (
+            faiss.serialize_index(self._index).tobytes() if self._index is not None else b""
+        )
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        with open(tmp, "wb") as handle:
+            handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    @staticmethod
+    def read_header(path: Path) -> dict:
+        """The metadata of a saved store, without reading its vectors."""
+        with open(path, "rb") as handle:
+            return _read_header(handle, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "FaissStore":
+        """Read a store written by `save`."""
+        with open(path, "rb") as handle:
+            header = _read_header(handle, path)
+            body = handle.read()
+        store = cls(header["dimension"], header["index_type"])
+        store.synced_seq = int(header["synced_seq"])
+        store._tombstones = set(header["tombstones"])
+        if body:
+            store._index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+        return store
+
+
+def _read_header(handle: BinaryIO, path: Path) -> dict:
+    if handle.read(len(_MAGIC)) != _MAGIC:
+        raise VectorStoreError(f"{path} is not a vector store file")
+    (header_len,) = struct.unpack("<Q", handle.read(8))
+    return json.loads(handle.read(header_len))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
