@@ -28,7 +28,7 @@ class UserError(click.ClickException):
     """An error the user can fix; printed without a traceback."""
 
     def show(self, file: Any = None) -> None:
-        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
 
 
 def handles_user_errors(func: Callable) -> Callable:
@@ -92,7 +92,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], index_dir: Path | None, 
         report = Ingestor(index, settings, progress=progress).ingest_paths(list(paths), sync=not no_sync)
         n_articles, n_chunks = index.docstore.count()
     for problem in report.problems:
-        err_console.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        err_console.print(f"[yellow]skipped[/] {problem}", highlight=False, soft_wrap=True)
     table = Table(title=f"Ingest into {settings.index_dir}", show_header=True)
     for column in ("added", "updated", "metadata", "unchanged", "deleted", "problems",
                    "chunks embedded", "seconds"):

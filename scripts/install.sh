@@ -11,3 +11,8 @@ python3 -m venv .venv
 # Pin the CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 .venv/bin/pip install --quiet "torch==2.13.0"
 .venv/bin/pip install --quiet -e ".[${extras}]"
+if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null; then
+  # The widget's browser tests drive Debian's Chromium (never a downloaded browser build).
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -q && $sudo apt-get install -y -q chromium
+fi

@@ -177,11 +177,9 @@ def test_long_sentence_without_periods_is_split_within_bound(tokenizer: Any, mod
     chunks = make_chunker(tokenizer, model_limit, max_tokens=120, overlap=30).chunk(article)
     check_invariants(chunks, article, tokenizer, bound=120)
     assert len(chunks) >= 2000 // 120
-    words = {m for c in chunks for m in (c.start, c.end)}
     for c in chunks:  # pieces of the long sentence are cut at whitespace
         assert c.start == 0 or text[c.start - 1].isspace()
         assert c.end == len(text) or text[c.end].isspace()
-    assert words
 
 
 def test_giant_token_without_spaces_is_hard_split(tokenizer: Any, model_limit: int) -> None:

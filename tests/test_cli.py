@@ -1,0 +1,83 @@
+"""The `qa` command line: ingest, search (table and JSON), delete, list, and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import qa.cli
+from qa.cli import main
+from qa.embed import SentenceTransformerEmbedder
+from tests.conftest import SEEDS_DIR, TAIWAN_ID, TRUMP_ID
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, embedder: SentenceTransformerEmbedder, tmp_path: Path):
+    """Invoke the CLI in-process with the session's already-loaded model."""
+    monkeypatch.setattr(qa.cli, "SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    env = {"QA_INDEX_DIR": str(tmp_path / "index"), "QA_TIKTOKEN_CACHE_DIR": str(tmp_path / "tt")}
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_ingest_search_delete_round_trip(run) -> None:
+    result = run("ingest", str(SEEDS_DIR))
+    assert result.exit_code == 0, result.output
+    assert "2 articles" in result.output
+
+    result = run("search", "How much did Taipei allocate for defence in 2024?", "-k", "2", "--json")
+    assert result.exit_code == 0
+    results = json.loads(result.output)["results"]
+    assert len(results) == 2
+    assert set(results[0]) >= {"article_id", "chunk_id", "title", "text", "score", "start", "end",
+                               "published", "url"}
+    assert results[0]["article_id"] == TRUMP_ID and "$19 billion" in results[0]["text"]
+
+    table = run("search", "Who heads the American Chamber of Commerce in Ukraine?", "-k", "1")
+    assert table.exit_code == 0 and TAIWAN_ID in table.output
+
+    listing = run("list")
+    assert TAIWAN_ID in listing.output and TRUMP_ID in listing.output
+
+    assert run("delete", TRUMP_ID).exit_code == 0
+    after = json.loads(run("search", "Taipei defence budget 2024", "--json").output)["results"]
+    assert all(r["article_id"] != TRUMP_ID for r in after)
+    assert run("delete", TRUMP_ID).exit_code != 0
+
+
+def test_ingest_with_nothing_usable_fails(run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "title": "no text"}\nnot json\n')
+    result = run("ingest", str(bad))
+    assert result.exit_code != 0
+    assert "bad.jsonl:1" in result.output and "bad.jsonl:2" in result.output
+    assert "nothing could be ingested" in result.output
+
+
+def test_search_filters_and_bad_date(run) -> None:
+    run("ingest", str(SEEDS_DIR))
+    filtered = json.loads(run("search", "defence", "--source", "SinoDaily", "--json").output)["results"]
+    assert filtered and {r["article_id"] for r in filtered} == {TRUMP_ID}
+    bad = run("search", "defence", "--from", "last tuesday")
+    assert bad.exit_code != 0 and "ISO date" in bad.output
+
+
+def test_search_without_an_index_says_what_to_do(run) -> None:
+    result = run("search", "anything")
+    assert result.exit_code != 0 and "qa ingest" in result.output
+
+
+def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
+    env = os.environ | {"QA_INDEX_DIR": str(tmp_path / "nothing-here")}
+    result = subprocess.run([sys.executable, "-m", "qa.cli", "list"], capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "no index in" in result.stderr and "Traceback" not in result.stderr
