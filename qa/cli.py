@@ -14,7 +14,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from qa.embed import EmbeddingModelError, SentenceTransformerEmbedder
+from qa.embed import EmbeddingModelError, get_embedder
 from qa.index import Index, IndexError_
 from qa.loaders import ArticleError, normalize_date
 from qa.settings import Settings, SettingsError
@@ -51,12 +51,7 @@ def load_settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 def open_index(settings: Settings, *, writable: bool, embedder: bool = True, create: bool = False) -> Index:
     """Open the configured index, loading the embedding model when it is needed."""
-    model = (
-        SentenceTransformerEmbedder(settings.embedding_model, device=settings.device,
-                                    batch_size=settings.embed_batch_size)
-        if embedder
-        else None
-    )
+    model = get_embedder(settings) if embedder else None
     return Index.open(settings, embedder=model, writable=writable, create=create)
 
 

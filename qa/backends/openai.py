@@ -170,23 +170,16 @@ class OpenAIBackend:
             yield content
 
     def _status_error(self, response: httpx.Response, attempts: int) -> BackendError:
-        status = response.status_code
-        tries = _attempts(attempts)
+        status, tries, reason = response.status_code, _attempts(attempts), _error_message(response)
         if status in (401, 403):
             message = f"the model endpoint {self.url} rejected the API key (set QA_OPENAI_API_KEY): HTTP {status}"
-            # 401 bodies echo the key back; a 403's says what access is missing, so keep that one.
-            return self._error(message + (f": {_error_message(response)}" if status == 403 else ""), 502)
+            # A 401's reason echoes the key back; a 403's says which access is missing, so keep that one.
+            return self._error(message + (f": {reason}" if status == 403 else ""), 502)
         if status == 429:
-            return self._error(
-                f"rate limited by the model endpoint {self.url}: HTTP 429 after {tries}: {_error_message(response)}",
-                503,
-            )
+            return self._error(f"rate limited by the model endpoint {self.url}: HTTP 429 after {tries}: {reason}", 503)
         if status >= 500:
-            return self._error(
-                f"the model endpoint {self.url} failed: HTTP {status} after {tries}: {_error_message(response)}", 502
-            )
-        return self._error(f"the model endpoint {self.url} refused the request: HTTP {status}: "
-                           f"{_error_message(response)}", 502)
+            return self._error(f"the model endpoint {self.url} failed: HTTP {status} after {tries}: {reason}", 502)
+        return self._error(f"the model endpoint {self.url} refused the request: HTTP {status}: {reason}", 502)
 
     def _timeout_error(self, exc: httpx.TimeoutException, started: bool) -> BackendError:
         timeout = self._client.timeout

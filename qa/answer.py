@@ -1,0 +1,175 @@
+"""Answering: rewrite a follow-up, retrieve, pack the prompt, generate, check every citation."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+from qa.answer_types import (
+    Answer,
+    AnswerEvent,
+    AskRequest,
+    DeltaEvent,
+    FinalEvent,
+    PassagesEvent,
+)
+from qa.backends import Backend, GenerationRequest, Message, Passage, get_backend
+from qa.backends.extractive import REFUSAL
+from qa.citations import check_answer
+from qa.embed import get_embedder
+from qa.index import Index
+from qa.prompts import delimit, load_prompt
+from qa.retrieve import Retriever
+from qa.settings import Settings
+from qa.support import LexicalSemanticScorer, SupportScorer
+from qa.tokens import count_tokens, get_encoding
+from qa.types import SearchHit
+
+REFUSAL_MESSAGE = "The articles don't cover this: none of the retrieved passages answers the question."
+PASSAGE_OVERHEAD_TOKENS = 24  # the <passage ...> wrapper around each passage in the prompt
+_REFUSAL_PATTERNS = re.compile(
+    r"don['’]t know based on|do not know based on|passages do not (contain|mention|say)|"
+    r"no information (about|on)|not (mentioned|covered) in the (passages|articles)",
+    re.IGNORECASE,
+)
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|what about|how about|then|so)\b|\b(it|its|they|them|their|he|she|his|her|this|that|those|these|there)\b",
+    re.IGNORECASE,
+)
+
+
+class Answerer:
+    """Composes cited answers from an index with a pluggable backend."""
+
+    def __init__(self, index: Index, settings: Settings, *, scorer: SupportScorer | None = None) -> None:
+        self.index = index
+        self.settings = settings
+        self.retriever = Retriever(index, settings)
+        self.scorer = scorer or LexicalSemanticScorer(get_embedder(settings))
+        self.encoding = get_encoding(settings.tiktoken_encoding, settings.tiktoken_cache_dir)
+        self.answer_prompt = load_prompt(settings.prompts_dir, "answer")
+        self.rewrite_prompt = load_prompt(settings.prompts_dir, "rewrite")
+
+    def ask(self, request: AskRequest) -> Answer:
+        """The checked, cited answer to `request`."""
+        final = None
+        for event in self.stream(request):
+            if isinstance(event, FinalEvent):
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(self, request: AskRequest) -> Iterator[AnswerEvent]:
+        """Events: the passages, the answer text as it is generated, then the checked answer."""
+        timings: dict[str, float] = {}
+        started = clock = time.perf_counter()
+        backend = get_backend(request.model or self.settings.model, self.settings)
+
+        standalone = self.standalone_question(request, backend)
+        timings["rewrite_ms"] = _ms_since(clock)
+
+        clock = time.perf_counter()
+        k = request.k or self.settings.search_k
+        result = self.retriever.search(standalone, k, request.filters)
+        passages = self.pack(result.hits)
+        timings["retrieve_ms"] = _ms_since(clock)
+        yield PassagesEvent(passages=passages, standalone_question=standalone)
+
+        refused_early = not passages or max(p.dense_score or 0.0 for p in passages) < self.settings.min_passage_score
+        clock = time.perf_counter()
+        pieces: list[str] = []
+        if not refused_early:
+            generation = GenerationRequest(
+                messages=self.answer_prompt.render(
+                    passages=[_prompt_passage(p) for p in passages], question=standalone, refusal=REFUSAL
+                ),
+                question=request.question if backend.uses_llm is False else standalone,
+                passages=passages,
+                max_tokens=self.settings.answer_max_tokens,
+                temperature=self.settings.temperature,
+            )
+            for piece in backend.stream(generation):
+                pieces.append(piece)
+                yield DeltaEvent(text=piece)
+        timings["generate_ms"] = _ms_since(clock)
+
+        clock = time.perf_counter()
+        raw = "".join(pieces).strip()
+        checked = None
+        if raw and not _REFUSAL_PATTERNS.search(raw):
+            checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
+        timings["check_ms"] = _ms_since(clock)
+        timings["total_ms"] = _ms_since(started)
+        refused = checked is None or not checked.citations
+        yield FinalEvent(
+            answer=Answer(
+                answer=REFUSAL_MESSAGE if refused else checked.text,
+                refused=refused,
+                citations=[] if refused else checked.citations,
+                passages=passages,
+                timings={name: round(value, 1) for name, value in timings.items()},
+                question=request.question,
+                standalone_question=standalone,
+                model=backend.name,
+                prompt_version=self.answer_prompt.version,
+                checks=checked.checks if checked else [],
+            )
+        )
+
+    def standalone_question(self, request: AskRequest, backend: Backend) -> str:
+        """A follow-up question rewritten to stand alone (by the LLM when there is one)."""
+        previous = [m.content for m in request.history if m.role == "user"]
+        if not previous:
+            return request.question
+        if backend.uses_llm:
+            history = request.history[-6:]
+            rewritten = backend.complete(
+                GenerationRequest(
+                    messages=self.rewrite_prompt.render(history=history, question=request.question),
+                    question=request.question,
+                    max_tokens=96,
+                    temperature=0.0,
+                )
+            ).strip().splitlines()
+            if rewritten and rewritten[0].strip():
+                return rewritten[0].strip().strip('"')
+        if _FOLLOW_UP.search(request.question) or len(request.question.split()) <= 6:
+            return f"{request.question.strip()} (context: {previous[-1].strip()})"
+        return request.question
+
+    def pack(self, hits: list[SearchHit]) -> list[Passage]:
+        """Number the hits [1]..[n], keeping as many as fit the prompt's token budget."""
+        passages, used = [], 0
+        for hit in hits:
+            cost = count_tokens(hit.text, self.encoding) + PASSAGE_OVERHEAD_TOKENS
+            if passages and used + cost > self.settings.context_tokens:
+                break
+            used += cost
+            passages.append(
+                Passage(
+                    number=len(passages) + 1, article_id=hit.article_id, chunk_id=hit.chunk_id,
+                    title=hit.title, text=hit.text, start=hit.start, end=hit.end,
+                    published=hit.published, url=hit.url, source=hit.source, score=hit.score,
+                    dense_score=hit.dense_score,
+                )
+            )
+        return passages
+
+
+def _prompt_passage(passage: Passage) -> dict[str, object]:
+    """A passage as the template sees it: text that cannot escape its delimiters."""
+    return {
+        "number": passage.number,
+        "title": delimit(passage.title).replace('"', "'"),
+        "published": passage.published,
+        "source": delimit(passage.source).replace('"', "'") if passage.source else None,
+        "text": delimit(passage.text),
+    }
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+__all__ = ["Answerer", "REFUSAL_MESSAGE", "Message"]

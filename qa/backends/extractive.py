@@ -1,0 +1,69 @@
+"""The extractive backend: no LLM. It answers with the retrieved sentences that best answer the
+question, each cited, or refuses when none is relevant enough."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from qa.backends.base import GenerationRequest
+from qa.chunk import split_sentences
+from qa.embed import get_embedder
+from qa.settings import Settings
+from qa.support import lexical_recall
+
+REFUSAL = "I don't know based on the provided articles."
+MAX_SENTENCES = 2
+SECOND_SENTENCE_RATIO = 0.9  # a second sentence must score at least this share of the best
+
+
+class ExtractiveBackend:
+    """Selects and cites passage sentences; the embedded default (works with no model server)."""
+
+    name = "extractive"
+    uses_llm = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.embedder = get_embedder(settings)
+        self.threshold = settings.refusal_threshold
+
+    def rank_sentences(self, request: GenerationRequest) -> list[tuple[float, int, str]]:
+        """(relevance, passage number, sentence) for every passage sentence, best first."""
+        candidates = [
+            (passage.number, passage.text[start:end])
+            for passage in request.passages
+            for start, end in split_sentences(passage.text)
+            if end - start >= 20
+        ]
+        if not candidates:
+            return []
+        vectors = self.embedder.encode([request.question] + [text for _, text in candidates])
+        cosines = vectors[1:] @ vectors[0]
+        ranked = [
+            (relevance(float(cos), request.question, text), number, text)
+            for (number, text), cos in zip(candidates, cosines)
+        ]
+        return sorted(ranked, key=lambda item: -item[0])
+
+    def complete(self, request: GenerationRequest) -> str:
+        ranked = self.rank_sentences(request)
+        if not ranked or ranked[0][0] < self.threshold:
+            return REFUSAL
+        best = ranked[0][0]
+        chosen = [item for item in ranked[:MAX_SENTENCES] if item[0] >= max(self.threshold, SECOND_SENTENCE_RATIO * best)]
+        return " ".join(f"{_unterminated(text)} [{number}]." for _, number, text in chosen)
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        text = self.complete(request)
+        for i, piece in enumerate(text.split(" ")):
+            yield piece if i == 0 else " " + piece
+
+
+def relevance(cosine: float, question: str, sentence: str) -> float:
+    """How well a sentence answers a question: embedding cosine plus question-word overlap."""
+    return float(np.clip(0.7 * cosine + 0.3 * lexical_recall(question, sentence), 0.0, 1.0))
+
+
+def _unterminated(sentence: str) -> str:
+    return sentence.rstrip().rstrip(".")

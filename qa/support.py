@@ -1,0 +1,120 @@
+"""How well a passage supports a claim: the score behind citation checks and refusals.
+
+No entailment (NLI) model ships offline, so the default `LexicalSemanticScorer` combines
+  - weighted recall of the claim's content words in the evidence (numbers weigh 3, capitalized
+    names 2, other words 1): an altered number or name drops it sharply, and
+  - the cosine similarity of claim and evidence under the embedding model (paraphrase).
+The threshold that separates supported from unsupported claims is calibrated on data by
+`bench/calibrate.py` (see README). Where the in-process LLM is installed, `LLMJudgeScorer`
+(P("yes") from the local model) can be used instead (`QA_SUPPORT_SCORER=judge`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from qa.chunk import split_sentences
+from qa.embed import Embedder
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’\-]*")
+_STOP = frozenset(
+    "a an and are as at be been being but by can could did do does for from had has have he her "
+    "his how i if in into is it its itself of on or our she so such than that the their them then "
+    "there these they this those to was we were what when where which while who whom why will with "
+    "would you your also about after before over under more most very just only said says say "
+    "according".split()
+)
+LEXICAL_WEIGHT = 0.6  # the rest is the cosine similarity
+
+
+class SupportScorer(Protocol):
+    """Scores, in [0, 1], how well each evidence text supports the claim."""
+
+    name: str
+
+    def scores(self, claim: str, evidence: Sequence[str]) -> list[float]: ...
+
+
+def content_terms(text: str) -> list[tuple[str, float]]:
+    """The claim's content words, normalized, with their weight."""
+    terms = []
+    for match in _TOKEN.finditer(re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text)):
+        word = match.group()
+        if word[0].isdigit():
+            terms.append((word.replace(",", ""), 3.0))
+            continue
+        lowered = word.lower()
+        if lowered in _STOP or len(lowered) < 2:
+            continue
+        terms.append((_stem(lowered), 2.0 if word[0].isupper() and match.start() > 0 else 1.0))
+    return terms
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s", "ed", "ing", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def _evidence_terms(text: str) -> set[str]:
+    return {term for term, _ in content_terms(text)} | {
+        m.group().replace(",", "") for m in re.finditer(r"\d+(?:[.,]\d+)*", text)
+    }
+
+
+def lexical_recall(claim: str, evidence: str) -> float:
+    """Weighted share of the claim's content words found in the evidence."""
+    terms = content_terms(claim)
+    if not terms:
+        return 0.0
+    found = _evidence_terms(evidence)
+    total = sum(weight for _, weight in terms)
+    return sum(weight for term, weight in terms if term in found) / total
+
+
+class LexicalSemanticScorer:
+    """Weighted lexical recall blended with embedding cosine similarity."""
+
+    name = "lexical-semantic"
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def scores(self, claim: str, evidence: Sequence[str]) -> list[float]:
+        if not evidence:
+            return []
+        vectors = self.embedder.encode([claim, *evidence])
+        cosines = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
+        return [
+            round(LEXICAL_WEIGHT * lexical_recall(claim, text) + (1 - LEXICAL_WEIGHT) * float(cos), 4)
+            for text, cos in zip(evidence, cosines)
+        ]
+
+
+def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]:
+    """Spans of every run of 1..max_sentences consecutive sentences of `text`."""
+    spans = split_sentences(text)
+    windows = []
+    for i in range(len(spans)):
+        for width in range(1, max_sentences + 1):
+            if i + width <= len(spans):
+                windows.append((spans[i][0], spans[i + width - 1][1]))
+    return windows
+
+
+def best_support(scorer: SupportScorer, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
+    """The best-supporting window of the passage for `claim`: (score, span in the passage).
+
+    Single sentences are preferred: a two-sentence window must beat them clearly, so quotes stay
+    as short as the evidence allows.
+    """
+    windows = sentence_windows(passage_text) or [(0, len(passage_text))]
+    scores = scorer.scores(claim, [passage_text[s:e] for s, e in windows])
+    single = [i for i, (s, e) in enumerate(windows) if len(split_sentences(passage_text[s:e])) <= 1]
+    best = max(range(len(windows)), key=lambda i: scores[i] - (0 if i in single else 0.05))
+    return scores[best], windows[best]
