@@ -179,6 +179,47 @@ def list_articles(ctx: click.Context, limit: int, index_dir: Path | None) -> Non
     console.print(table)
 
 
+@main.command()
+@click.argument("question")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="How many passages to retrieve.")
+@click.option("--model", default=None, help="Answer backend: extractive (default), openai, local, or a plugin.")
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--from", "published_from", default=None, help="Published on or after (YYYY-MM-DD).")
+@click.option("--to", "published_to", default=None, help="Published on or before (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer object the HTTP API returns.")
+@index_option
+@click.pass_context
+@handles_user_errors
+def ask(ctx: click.Context, question: str, k: int | None, model: str | None, source: str | None,
+        published_from: str | None, published_to: str | None, as_json: bool, index_dir: Path | None) -> None:
+    """Answer QUESTION from the articles, citing the passages behind every sentence."""
+    from qa.answer import Answerer
+    from qa.answer_types import AskRequest
+    from qa.backends import BackendError, UnknownBackendError
+
+    settings = load_settings(ctx, index_dir=index_dir)
+    request = AskRequest(question=question, k=k, model=model,
+                         filters=make_filters(source, published_from, published_to))
+    with open_index(settings, writable=False) as index:
+        try:
+            answer = Answerer(index, settings).ask(request)
+        except (BackendError, UnknownBackendError) as error:
+            raise UserError(str(error)) from error
+    if as_json:
+        click.echo(msgspec.json.format(msgspec.json.encode(answer), indent=2).decode())
+        return
+    console.print(answer.answer, highlight=False, soft_wrap=True)
+    if answer.citations:
+        console.print()
+        table = Table(title="Sources", show_lines=True)
+        for column in ("#", "article", "published", "span", "quote"):
+            table.add_column(column)
+        for citation in answer.citations:
+            table.add_row(f"[{citation.marker}]", f"{citation.title}\n[dim]{citation.article_id}[/]",
+                          citation.published or "", f"{citation.start}-{citation.end}", citation.quote)
+        console.print(table)
+
+
 def make_filters(source: str | None, published_from: str | None, published_to: str | None) -> Filters:
     """Validated search filters (dates normalized to YYYY-MM-DD)."""
     return Filters(

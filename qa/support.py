@@ -3,7 +3,8 @@
 No entailment (NLI) model ships offline, so the default `LexicalSemanticScorer` combines
   - weighted recall of the claim's content words in the evidence (numbers weigh 3, capitalized
     names 2, other words 1): an altered number or name drops it sharply, and
-  - the cosine similarity of claim and evidence under the embedding model (paraphrase).
+  - the cosine similarity of claim and evidence under the embedding model (paraphrase),
+and scales the blend down when the claim states numbers the evidence does not.
 The threshold that separates supported from unsupported claims is calibrated on data by
 `bench/calibrate.py` (see README). Where the in-process LLM is installed, `LLMJudgeScorer`
 (P("yes") from the local model) can be used instead (`QA_SUPPORT_SCORER=judge`).
@@ -77,6 +78,16 @@ def lexical_recall(claim: str, evidence: str) -> float:
     return sum(weight for term, weight in terms if term in found) / total
 
 
+def number_agreement(claim: str, evidence: str) -> float:
+    """1.0 when every number in the claim appears in the evidence, down to 0.4 when none does:
+    a number the evidence doesn't state is the commonest unsupported claim."""
+    numbers = {term for term, weight in content_terms(claim) if weight == 3.0}
+    if not numbers:
+        return 1.0
+    found = _evidence_terms(evidence)
+    return 0.4 + 0.6 * len(numbers & found) / len(numbers)
+
+
 class LexicalSemanticScorer:
     """Weighted lexical recall blended with embedding cosine similarity."""
 
@@ -91,7 +102,11 @@ class LexicalSemanticScorer:
         vectors = self.embedder.encode([claim, *evidence])
         cosines = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
         return [
-            round(LEXICAL_WEIGHT * lexical_recall(claim, text) + (1 - LEXICAL_WEIGHT) * float(cos), 4)
+            round(
+                (LEXICAL_WEIGHT * lexical_recall(claim, text) + (1 - LEXICAL_WEIGHT) * float(cos))
+                * number_agreement(claim, text),
+                4,
+            )
             for text, cos in zip(evidence, cosines)
         ]
 

@@ -30,12 +30,14 @@ class ExtractiveBackend:
 
     def rank_sentences(self, request: GenerationRequest) -> list[tuple[float, int, str]]:
         """(relevance, passage number, sentence) for every passage sentence, best first."""
-        candidates = [
-            (passage.number, passage.text[start:end])
-            for passage in request.passages
-            for start, end in split_sentences(passage.text)
-            if end - start >= 20
-        ]
+        candidates, seen = [], set()
+        for passage in request.passages:
+            for start, end in split_sentences(passage.text):
+                text = passage.text[start:end]
+                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only
+                if end - start >= 20 and (passage.article_id, text) not in seen:
+                    seen.add((passage.article_id, text))
+                    candidates.append((passage.number, text))
         if not candidates:
             return []
         vectors = self.embedder.encode([request.question] + [text for _, text in candidates])

@@ -55,7 +55,7 @@ class OpenAIBackend:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._sleep = sleep
         url = client.build_request("POST", CHAT_PATH).url
-        self.url = str(url.copy_with(userinfo=b"", query=None, fragment=None))
+        self.url = str(url.copy_with(userinfo=b"", query=None, fragment=None))  # as error messages show it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIBackend:
@@ -67,7 +67,9 @@ class OpenAIBackend:
         return "".join(self._run(self._payload(request, stream=False), self._read_completion))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
-        """The answer as it is generated: the non-empty `choices[0].delta.content` pieces."""
+        """The answer as it is generated: the non-empty `choices[0].delta.content` pieces.
+
+        Lazy: the request is sent, and a `BackendError` raised, only once iteration starts."""
         return self._run(self._payload(request, stream=True), self._read_stream)
 
     def close(self) -> None:

@@ -1,0 +1,46 @@
+"""`POST /v1/ask` (JSON, or server-sent events with `"stream": true`) and `POST /v1/ask/stream`."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from litestar import post
+from litestar.response import Stream
+
+from qa.answer_types import Answer, AskRequest
+from qa.api import sse, validation
+from qa.api.schemas import AskBody
+from qa.api.security import reads
+from qa.api.service import Service
+
+
+def to_request(body: AskBody, service: Service) -> AskRequest:
+    """The validated request (400 with what to fix otherwise)."""
+    return validation.ask_request(
+        body.question, service.settings, k_value=body.k, filter_value=body.filters,
+        history_value=body.history, model_name=body.model,
+    )
+
+
+def answer_events(service: Service, request: AskRequest) -> Stream:
+    """The SSE response: passages, delta*, citations, done (or error); see `qa.api.sse`."""
+    events = sse.iterate_in_thread(lambda: service.stream(request))
+    return Stream(sse.answer_stream(events), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+
+
+@post("/ask", status_code=200, guards=[reads], summary="Answer a question, citing passages",
+      description="Returns the checked Answer as JSON, or server-sent events with `\"stream\": true` "
+      "(the same events as /v1/ask/stream). A failing answer backend gives its status (502/503/504).")
+async def ask(data: AskBody, service: Service) -> Answer:
+    request = to_request(data, service)
+    if data.stream:
+        return answer_events(service, request)  # type: ignore[return-value]
+    return await anyio.to_thread.run_sync(service.ask, request)
+
+
+@post("/ask/stream", status_code=200, guards=[reads], media_type=sse.MEDIA_TYPE,
+      summary="Answer a question as server-sent events",
+      description="`event: passages`, then `event: delta` (zero or more), then `event: citations` (the "
+      "full Answer; its text replaces the deltas), then `event: done` with the timings. On failure: "
+      "`event: error` with `{\"status\", \"message\"}`, and the stream ends.")
+async def ask_stream(data: AskBody, service: Service) -> Stream:
+    return answer_events(service, to_request(data, service))

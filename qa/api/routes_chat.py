@@ -1,0 +1,140 @@
+"""`POST /v1/chat/completions`: the answerer behind the OpenAI chat-completions protocol, so any
+OpenAI client (or chat UI) can ask. The last user message is the question, earlier user and
+assistant messages are the history, and `model` picks the backend when it names one.
+
+Citations travel as an extra top-level `citations` field (in the last chunk when streaming), and
+the message content ends with `\\n\\nSources:\\n[1] Title (published) url` for clients that
+ignore extra fields.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+from litestar import post
+from litestar.exceptions import ClientException
+from litestar.response import Stream
+
+from qa.answer_types import Answer, AskRequest, Citation, DeltaEvent, FinalEvent
+from qa.api import sse, validation
+from qa.api.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ChunkDelta,
+)
+from qa.api.security import reads
+from qa.api.service import Service
+from qa.backends import available_backends
+from qa.backends.base import Message
+
+HISTORY_ROLES = frozenset({"user", "assistant"})  # client system prompts don't steer the answerer
+
+
+def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
+    """The question (the last user message), its history, and the backend `model` names."""
+    if not body.messages:
+        raise ClientException('"messages" is empty: send at least one {"role": "user", "content": ...}')
+    last = body.messages[-1]
+    if last.role != "user":
+        raise ClientException(f'the last message must be the user\'s question (its role is {last.role!r})')
+    history = [Message(role=m.role, content=m.text()) for m in body.messages[:-1]
+               if m.role in HISTORY_ROLES and m.text().strip()]
+    model = body.model if body.model in available_backends() else None
+    return validation.ask_request(
+        last.text(), service.settings, k_value=body.k, filter_value=body.filters,
+        history_value=history, model_name=model,
+    )
+
+
+def sources(citations: list[Citation]) -> str:
+    """`\\n\\nSources:\\n[1] Title (published) url`, one line per cited marker; "" when none."""
+    lines, seen = [], set()
+    for citation in sorted(citations, key=lambda c: c.marker):
+        if citation.marker in seen:
+            continue
+        seen.add(citation.marker)
+        line = f"[{citation.marker}] {citation.title}"
+        if citation.published:
+            line += f" ({citation.published})"
+        if citation.url:
+            line += f" {citation.url}"
+        lines.append(line)
+    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
+
+
+def completion(answer: Answer, completion_id: str, created: int) -> ChatCompletion:
+    """The answer as a `chat.completion`."""
+    return ChatCompletion(
+        id=completion_id, created=created, model=answer.model,
+        choices=[ChatChoice(index=0, message=AssistantMessage(content=answer.answer + sources(answer.citations)))],
+        citations=answer.citations,
+    )
+
+
+def _chunk(completion_id: str, created: int, model: str, delta: ChunkDelta,
+           finish_reason: str | None = None, citations: list[Citation] | None = None) -> bytes:
+    return sse.data_only(ChatCompletionChunk(
+        id=completion_id, object="chat.completion.chunk", created=created, model=model,
+        choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish_reason)], citations=citations,
+    ))
+
+
+async def completion_chunks(service: Service, request: AskRequest, completion_id: str,
+                            created: int) -> AsyncIterator[bytes]:
+    """`chat.completion.chunk` events: the role, the text as generated, then the sources and the
+    citations, then `data: [DONE]`. If the citation check changed the streamed text, the checked
+    answer follows it (a stream cannot take text back). Errors: `data: {"error": {...}}`."""
+    model = request.model or service.settings.model
+    yield _chunk(completion_id, created, model, ChunkDelta(role="assistant", content=""))
+    streamed: list[str] = []
+    try:
+        async for event in sse.iterate_in_thread(lambda: service.stream(request)):
+            if isinstance(event, DeltaEvent):
+                streamed.append(event.text)
+                yield _chunk(completion_id, created, model, ChunkDelta(content=event.text))
+            elif isinstance(event, FinalEvent):
+                answer = event.answer
+                tail = _checked_tail("".join(streamed), answer) + sources(answer.citations)
+                if tail:
+                    yield _chunk(completion_id, created, answer.model or model, ChunkDelta(content=tail))
+                yield _chunk(completion_id, created, answer.model or model, ChunkDelta(),
+                             finish_reason="stop", citations=answer.citations)
+    except Exception as error:  # noqa: BLE001 - reported in-band, as OpenAI does
+        status, message = sse.error_status(error)
+        yield sse.data_only({"error": {"message": message, "type": "backend_error" if status >= 500
+                                       else "invalid_request_error", "code": status}})
+        return
+    yield sse.data_only("[DONE]")
+
+
+def _checked_tail(streamed: str, answer: Answer) -> str:
+    """What to append so the client ends with the checked answer: nothing when the stream already
+    was that answer, the answer itself when nothing was streamed, else a marked correction."""
+    if " ".join(streamed.split()) == " ".join(answer.answer.split()):
+        return ""
+    if not streamed.strip():
+        return answer.answer
+    return "\n\nChecked answer: " + answer.answer
+
+
+@post("/chat/completions", status_code=200, guards=[reads], summary="OpenAI-compatible chat completions",
+      description="`chat.completion` (or `chat.completion.chunk` server-sent events with `\"stream\": "
+      "true`, ending with `data: [DONE]`) plus a top-level `citations` field.")
+async def chat_completions(data: ChatCompletionRequest, service: Service) -> ChatCompletion:
+    request = to_request(data, service)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if data.stream:
+        return Stream(  # type: ignore[return-value]
+            completion_chunks(service, request, completion_id, created),
+            media_type=sse.MEDIA_TYPE, headers=sse.HEADERS,
+        )
+    answer = await anyio.to_thread.run_sync(service.ask, request)
+    return completion(answer, completion_id, created)

@@ -1,0 +1,41 @@
+"""`GET /healthz` (the process is alive), `GET /readyz` (model and index loaded) and
+`GET /metrics` (Prometheus text)."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from qa.api.deps import STATE_KEY
+from qa.api.metrics import CONTENT_TYPE, Metrics
+from qa.api.schemas import Health
+from qa.api.service import Service
+
+METRICS_KEY = "metrics"
+
+
+@get("/healthz", sync_to_thread=False, summary="Liveness: always 200 while the process runs")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get("/readyz", sync_to_thread=True, summary="Readiness: 200 when the model and index are loaded, else 503")
+def readyz(state: State) -> Response[Health]:
+    service: Service | None = state.get(STATE_KEY)
+    if service is None:
+        return Response(Health(status="unavailable", reason="starting: the model and index are loading"),
+                        status_code=503)
+    if service.closed:
+        return Response(Health(status="unavailable", reason="shutting down: the index is closed"), status_code=503)
+    try:
+        articles, chunks = service.counts()
+    except Exception as error:  # noqa: BLE001 - a broken index makes the service unready
+        return Response(Health(status="unavailable", reason=f"the index cannot be read: {error}"), status_code=503)
+    return Response(Health(status="ready", articles=articles, chunks=chunks, model=service.settings.model,
+                           embedding_model=service.index.manifest.embedding_model))
+
+
+@get("/metrics", sync_to_thread=True, include_in_schema=False)
+def metrics(state: State) -> Response[bytes]:
+    registry: Metrics = state[METRICS_KEY]
+    return Response(registry.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,30 @@
+"""`GET /v1/search`: hybrid search over the passages, without answering."""
+
+from __future__ import annotations
+
+from litestar import get
+
+from qa.api import validation
+from qa.api.schemas import SearchResponse
+from qa.api.security import reads
+from qa.api.service import Service
+from qa.cli import hit_json
+from qa.types import Filters
+
+
+@get("/search", sync_to_thread=True, guards=[reads], summary="Find the passages most relevant to q")
+def search(
+    service: Service,
+    q: str,
+    k: int | None = None,
+    source: str | None = None,
+    published_from: str | None = None,
+    published_to: str | None = None,
+) -> SearchResponse:
+    """`{"results": [{article_id, chunk_id, title, text, score, start, end, published, url, source}]}`."""
+    settings = service.settings
+    query = validation.question(q, settings, field="q")
+    count = validation.k(k, settings) or settings.search_k
+    filters = validation.filters(Filters(source=source, published_from=published_from, published_to=published_to))
+    result = service.search(query, count, filters)
+    return SearchResponse(results=[hit_json(hit) for hit in result.hits])

@@ -1,0 +1,168 @@
+"""Request and response bodies of the HTTP API (msgspec Structs, so Litestar validates them and
+documents them in the OpenAPI schema at /schema). The answer itself is `qa.answer_types.Answer`."""
+
+from __future__ import annotations
+
+import msgspec
+
+from qa.answer_types import Citation
+from qa.backends.base import Message
+from qa.types import Filters
+
+
+# --- /v1/ask ---------------------------------------------------------------------------------
+class AskBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /v1/ask`: a question about the articles; `stream: true` answers with server-sent events."""
+
+    question: str
+    k: int | None = None
+    filters: Filters | None = None
+    history: list[Message] = []
+    model: str | None = None
+    stream: bool = False
+
+
+# --- /v1/search ------------------------------------------------------------------------------
+class SearchResponse(msgspec.Struct, kw_only=True):
+    """`GET /v1/search`: the passages, best first (the same objects as `qa search --json`)."""
+
+    results: list[dict[str, object]]
+
+
+# --- /v1/articles ----------------------------------------------------------------------------
+class IngestResponse(msgspec.Struct, kw_only=True):
+    """`POST /v1/articles`: what happened to each article id."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    metadata_updated: list[str]
+    chunks_embedded: int
+
+
+class ArticleSummary(msgspec.Struct, kw_only=True):
+    """An article without its text, as listed by `GET /v1/articles`."""
+
+    id: str
+    title: str
+    url: str | None
+    published: str | None
+    source: str | None
+    chunks: int
+
+
+class ArticleList(msgspec.Struct, kw_only=True):
+    """`GET /v1/articles`: one page of articles (newest first) and the index totals."""
+
+    articles: list[ArticleSummary]
+    total: int
+    total_chunks: int
+    limit: int
+    offset: int
+
+
+class ArticleDetail(msgspec.Struct, kw_only=True):
+    """`GET /v1/articles/{id}`: the article with its cleaned text (citation offsets refer to it)."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None
+    published: str | None
+    source: str | None
+    chunks: int
+
+
+# --- /v1/chat/completions (OpenAI-compatible) ------------------------------------------------
+class ContentPart(msgspec.Struct, kw_only=True):
+    """One part of a multi-part message content; only `{"type": "text", "text": ...}` is read."""
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(msgspec.Struct, kw_only=True):
+    """An OpenAI chat message (system, developer, user, assistant or tool)."""
+
+    role: str
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        """The message's text, joining the text parts of a multi-part content."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+
+class ChatCompletionRequest(msgspec.Struct, kw_only=True):
+    """`POST /v1/chat/completions`. Other OpenAI fields (temperature, max_tokens...) are accepted
+    and ignored; `k` and `filters` are qa extensions."""
+
+    messages: list[ChatMessage]
+    model: str | None = None
+    stream: bool = False
+    k: int | None = None
+    filters: Filters | None = None
+
+
+class AssistantMessage(msgspec.Struct, kw_only=True):
+    """The answer as a chat message; `content` ends with the numbered sources."""
+
+    content: str
+    role: str = "assistant"
+
+
+class ChatChoice(msgspec.Struct, kw_only=True):
+    index: int
+    message: AssistantMessage
+    finish_reason: str = "stop"
+    logprobs: None = None
+
+
+class ChatCompletion(msgspec.Struct, kw_only=True):
+    """An OpenAI `chat.completion`, plus the checked `citations` as an extra field."""
+
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    citations: list[Citation]
+    object: str = "chat.completion"
+
+
+class ChunkDelta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+
+
+class ChunkChoice(msgspec.Struct, kw_only=True):
+    index: int
+    delta: ChunkDelta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One `chat.completion.chunk` event; the last one carries `citations`."""
+
+    id: str
+    object: str  # always "chat.completion.chunk" (no default: omit_defaults would drop it)
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    citations: list[Citation] | None = None
+
+
+# --- health ----------------------------------------------------------------------------------
+class Health(msgspec.Struct, kw_only=True):
+    """`GET /healthz` and `GET /readyz`."""
+
+    status: str
+    reason: str | None = None
+    articles: int | None = None
+    chunks: int | None = None
+    model: str | None = None
+    embedding_model: str | None = None

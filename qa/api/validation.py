@@ -1,0 +1,137 @@
+"""Turn request input into the domain's requests, or raise a 4xx that says what to fix.
+
+Type errors (a string where a number goes, unknown filter fields, malformed JSON) are caught by
+Litestar's decoding of the schemas; this module checks what types cannot: ranges, lengths,
+dates, known model names, and article payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from litestar.exceptions import ClientException, HTTPException
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
+
+from qa.answer_types import AskRequest
+from qa.backends import available_backends
+from qa.backends.base import Message
+from qa.loaders import ArticleError, article_from_mapping, normalize_date
+from qa.settings import Settings
+from qa.types import Article, Filters
+
+HISTORY_ROLES = frozenset({"system", "user", "assistant"})
+
+
+class UnprocessableArticles(HTTPException):
+    """422: an article of the payload cannot be ingested; nothing was written."""
+
+    status_code = HTTP_422_UNPROCESSABLE_ENTITY
+
+
+def question(text: str, settings: Settings, *, field: str = "question") -> str:
+    """The question, stripped; 400 when empty or longer than `settings.max_question_chars`."""
+    stripped = text.strip()
+    if not stripped:
+        raise ClientException(f'"{field}" is empty: send the question as a non-empty string')
+    if len(stripped) > settings.max_question_chars:
+        raise ClientException(
+            f'"{field}" is {len(stripped)} characters long; the limit is {settings.max_question_chars}'
+        )
+    return stripped
+
+
+def k(value: int | None, settings: Settings) -> int | None:
+    """How many passages; 400 unless 1 <= k <= settings.max_k."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not 1 <= value <= settings.max_k:
+        raise ClientException(f'"k" must be between 1 and {settings.max_k} (got {value!r})')
+    return value
+
+
+def filters(value: Filters | None) -> Filters | None:
+    """Filters with dates normalized to YYYY-MM-DD; 400 for a date that is not ISO."""
+    if value is None:
+        return None
+    try:
+        published_from = normalize_date(value.published_from, "published_from") if value.published_from else None
+        published_to = normalize_date(value.published_to, "published_to") if value.published_to else None
+    except ArticleError as error:
+        raise ClientException(str(error)) from None
+    if published_from and published_to and published_from > published_to:
+        raise ClientException(
+            f"published_from ({published_from}) is after published_to ({published_to}): swap them"
+        )
+    source = value.source.strip() if value.source and value.source.strip() else None
+    return Filters(source=source, published_from=published_from, published_to=published_to)
+
+
+def model(name: str | None) -> str | None:
+    """A known backend name; 400 listing the available backends otherwise."""
+    if name is None:
+        return None
+    choices = available_backends()
+    if name not in choices:
+        raise ClientException(f'unknown model {name!r}: choose one of {", ".join(choices)}')
+    return name
+
+
+def history(messages: Sequence[Message]) -> list[Message]:
+    """Conversation history; 400 for a role other than system, user or assistant."""
+    for position, message in enumerate(messages):
+        if message.role not in HISTORY_ROLES:
+            raise ClientException(
+                f'history[{position}].role must be one of system, user, assistant (got {message.role!r})'
+            )
+    return list(messages)
+
+
+def ask_request(
+    text: str,
+    settings: Settings,
+    *,
+    k_value: int | None = None,
+    filter_value: Filters | None = None,
+    history_value: Sequence[Message] = (),
+    model_name: str | None = None,
+) -> AskRequest:
+    """A validated `AskRequest` for the answerer."""
+    return AskRequest(
+        question=question(text, settings),
+        k=k(k_value, settings),
+        filters=filters(filter_value),
+        history=history(history_value),
+        model=model(model_name),
+    )
+
+
+def articles(payload: Any) -> list[Article]:
+    """One article object or a non-empty list of them, validated as a whole: the first bad item
+    rejects the request (422) with its position and the field to fix."""
+    if isinstance(payload, dict):
+        try:
+            return [article_from_mapping(payload)]
+        except ArticleError as error:
+            raise UnprocessableArticles(detail=f"article: {error}") from None
+    if not isinstance(payload, list):
+        raise ClientException(
+            'send one article object {"id", "title", "text", "url"?, "published"?, "source"?} '
+            "or a list of them"
+        )
+    if not payload:
+        raise ClientException("the list of articles is empty: send at least one article")
+    result = []
+    for position, item in enumerate(payload):
+        if not isinstance(item, dict):
+            raise UnprocessableArticles(
+                detail=f"articles[{position}]: expected an article object, got {type(item).__name__}; "
+                "nothing was written"
+            )
+        try:
+            result.append(article_from_mapping(item))
+        except ArticleError as error:
+            raise UnprocessableArticles(
+                detail=f"articles[{position}] (id {item.get('id')!r}): {error}; nothing was written"
+            ) from None
+    return result

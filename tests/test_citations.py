@@ -1,0 +1,85 @@
+"""Citation parsing, invalid markers, and the support check (keep, re-cite, drop)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.backends.base import Passage
+from qa.citations import check_answer, parse_markers, split_answer, strip_markers
+from qa.embed import SentenceTransformerEmbedder
+from qa.support import LexicalSemanticScorer, lexical_recall
+
+ARTICLE = (
+    "China will increase its defense spending by 7.2 percent this year, maintaining a steady growth rate. "
+    "Xi aims to complete a full military modernization by 2035."
+)
+OTHER = "Taipei allocated a record $19 billion for 2024. Its budget for next year is set to hit a new high."
+
+
+def passages() -> list[Passage]:
+    return [
+        Passage(number=1, article_id="china", chunk_id=10, title="China budget", text=ARTICLE, start=100,
+                end=100 + len(ARTICLE), published="2025-03-05", url="https://example.com/china"),
+        Passage(number=2, article_id="taiwan", chunk_id=20, title="Taiwan budget", text=OTHER, start=0,
+                end=len(OTHER)),
+        Passage(number=3, article_id="x", chunk_id=30, title="Weather", text="It rained in Oslo on Monday.",
+                start=0, end=28),
+        Passage(number=4, article_id="y", chunk_id=40, title="Sport", text="The match ended in a draw.",
+                start=0, end=26),
+    ]
+
+
+@pytest.fixture(scope="module")
+def scorer(embedder: SentenceTransformerEmbedder) -> LexicalSemanticScorer:
+    return LexicalSemanticScorer(embedder)
+
+
+def test_parse_marker_forms() -> None:
+    assert parse_markers("A [1]. B [1, 2]. C [1][3].") == [1, 1, 2, 1, 3]
+    assert strip_markers("Spending rose 7.2 percent [1][2].") == "Spending rose 7.2 percent."
+
+
+def test_split_answer_attaches_markers_after_the_period() -> None:
+    sentences = split_answer("China raises spending. [1] Taipei spent $19 billion [2]. Xi wants 2035 [1, 3]")
+    assert [(s.text, s.markers) for s in sentences] == [
+        ("China raises spending.", [1]),
+        ("Taipei spent $19 billion.", [2]),
+        ("Xi wants 2035", [1, 3]),
+    ]
+
+
+def test_supported_sentence_is_kept_with_a_quote_span(scorer: LexicalSemanticScorer) -> None:
+    checked = check_answer("China will raise defense spending by 7.2 percent this year [1].", passages(), scorer, 0.5)
+    assert checked.checks[0].action == "kept"
+    [citation] = checked.citations
+    assert citation.marker == 1 and citation.article_id == "china" and citation.chunk_id == 10
+    assert "7.2 percent" in citation.quote and "2035" not in citation.quote
+    assert ARTICLE[citation.start - 100 : citation.end - 100] == citation.quote
+    assert checked.text == "China will raise defense spending by 7.2 percent this year [1]."
+
+
+def test_marker_to_no_passage_is_removed(scorer: LexicalSemanticScorer) -> None:
+    # The model cites [7] when only four passages exist.
+    checked = check_answer("Taipei allocated $19 billion for 2024 [2][7].", passages(), scorer, 0.5)
+    assert "[7]" not in checked.text and [c.marker for c in checked.citations] == [2]
+    assert checked.checks[0].cited == [2, 7] and checked.checks[0].supported_by == [2]
+
+
+def test_miscited_sentence_is_recited(scorer: LexicalSemanticScorer) -> None:
+    checked = check_answer("Taipei allocated a record $19 billion for 2024 [3].", passages(), scorer, 0.5)
+    assert checked.checks[0].action == "recited"
+    assert checked.text.endswith("[2].") and [c.article_id for c in checked.citations] == ["taiwan"]
+
+
+def test_unsupported_sentence_is_dropped(scorer: LexicalSemanticScorer) -> None:
+    answer = "China will increase defense spending by 7.2 percent [1]. China will also send astronauts to Mars in 2027 [1]."
+    checked = check_answer(answer, passages(), scorer, 0.5)
+    assert [c.action for c in checked.checks] == ["kept", "dropped"]
+    assert "Mars" not in checked.text
+
+
+def test_altered_number_is_not_supported(scorer: LexicalSemanticScorer) -> None:
+    right, wrong = scorer.scores("China will increase defense spending by 7.2 percent.", [ARTICLE]), scorer.scores(
+        "China will increase defense spending by 12 percent.", [ARTICLE])
+    assert right[0] > 0.8 and wrong[0] < 0.5 < right[0]
+    assert lexical_recall("Xi aims for 2035.", ARTICLE) == 1.0
