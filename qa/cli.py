@@ -241,5 +241,173 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1, or QA_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 8000, or QA_PORT).")
+@index_option
+@click.option("--model", default=None, help="Default answer backend: extractive, openai, local, or a plugin.")
+@click.pass_context
+@handles_user_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Path | None,
+          model: str | None) -> None:
+    """Run the HTTP API (one worker): /v1/ask, /v1/search, /v1/articles, /v1/chat/completions."""
+    import uvicorn
+
+    from qa.api import create_app
+
+    settings = load_settings(ctx, host=host, port=port, index_dir=index_dir, model=model)
+    app = create_app(settings)
+    err_console.print(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} "
+                      f"(OpenAPI at /schema)", highlight=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, proxy_headers=True,
+                timeout_graceful_shutdown=10)
+
+
+@main.command(name="eval")
+@click.argument("questions_path", metavar="QUESTIONS.jsonl[.gz]", type=click.Path(path_type=Path, exists=True,
+                                                                                   dir_okay=False))
+@click.option("--corpus", "corpora", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help="Articles to ingest into a scratch index for this run (repeatable); "
+                   "without it the current index is used, read-only.")
+@click.option("--corpus-limit", type=click.IntRange(1), default=None,
+              help="Only the first N articles of each --corpus file (streamed).")
+@click.option("--keep-index", "keep_index", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="With --corpus: build the scratch index in this folder and keep it (a rerun only "
+                   "embeds what is new) instead of a temporary folder.")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per question (recall@k).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Ask only the first N questions.")
+@click.option("--model", default=None, help="Answer backend: extractive (default), openai, local, or a plugin.")
+@click.option("--split", default=None,
+              help='Only questions of this split (default: every question whose split isn\'t "heldout").')
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--records", "records_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write one JSON line per question (answer, retrieved ids, scores) to this file.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@index_option
+@click.pass_context
+@handles_user_errors
+def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limit: int | None,
+                 keep_index: Path | None, k: int, limit: int | None, model: str | None, split: str | None,
+                 as_json: bool, records_path: Path | None, progress: bool, index_dir: Path | None) -> None:
+    """Evaluate retrieval, answers, citations, refusals and latency on a question set.
+
+    Questions are JSONL lines {"id", "question", "answers", "gold_ids", "split", ...}; a question
+    with no answers and no gold_ids (or "answerable": false) should be refused. Questions with
+    answers but no gold_ids are skipped (their evidence is unknown).
+    """
+    import contextlib
+    import itertools
+    import tempfile
+
+    from qa.backends import BackendError, UnknownBackendError
+    from qa.evaluate import QuestionFileError, load_questions, run_eval, select_questions
+    from qa.ingest import Ingestor
+    from qa.loaders import iter_paths, load_path
+    from qa.types import LoadProblem
+
+    if (corpus_limit or keep_index) and not corpora:
+        raise UserError("--corpus-limit and --keep-index only apply with --corpus")
+    if corpora and index_dir is not None:
+        raise UserError("--corpus builds a scratch index, --index evaluates an existing one: give one "
+                        "of them (--keep-index DIR keeps the scratch index)")
+    try:
+        questions, heldout = select_questions(load_questions(questions_path), split)
+    except QuestionFileError as error:
+        raise UserError(str(error)) from error
+    if heldout and split is None:
+        err_console.print(f'note: skipped {heldout} questions of split "heldout" (reserved for acceptance '
+                          "checks); --split heldout evaluates them", highlight=False)
+    if not questions:
+        raise UserError(f"no questions to evaluate in {questions_path}"
+                        + (f" with split {split!r}" if split else ""))
+
+    def articles(path: Path):  # noqa: ANN202 - streams, so a large corpus is never held in memory
+        for item in iter_paths([path]):
+            if isinstance(item, LoadProblem):
+                err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
+                continue
+            loaded = (a for a in load_path(item) if not _report_problem(a))
+            yield from itertools.islice(loaded, corpus_limit) if corpus_limit else loaded
+
+    with contextlib.ExitStack() as stack:
+        if corpora:
+            folder = keep_index or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-")))
+            settings = load_settings(ctx, index_dir=folder / "index" if keep_index is None else folder)
+            index = stack.enter_context(open_index(settings, writable=True, create=True))
+            ingestor = Ingestor(index, settings, progress=progress)
+            for path in corpora:
+                report = ingestor.ingest_articles(articles(path), origin=str(path.resolve()))
+                err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
+                                  f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)",
+                                  highlight=False)
+        else:
+            settings = load_settings(ctx, index_dir=index_dir)
+            index = stack.enter_context(open_index(settings, writable=False))
+        n_articles, n_chunks = index.docstore.count()
+        try:
+            result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress)
+        except (BackendError, UnknownBackendError) as error:
+            raise UserError(str(error)) from error
+
+    if records_path is not None:
+        with open(records_path, "w", encoding="utf-8") as handle:
+            for record in result.to_dict()["records"]:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if as_json:
+        data = result.to_dict(records=False)
+        data["index"] = {"articles": n_articles, "chunks": n_chunks}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    print_eval_report(result, f"{questions_path.name}: {result.n_questions} questions "
+                              f"({result.n_answerable} answerable, {result.n_unanswerable} unanswerable"
+                              + (f", {result.n_skipped} without gold_ids skipped" if result.n_skipped else "")
+                              + f"), model {result.model}, k={result.k}, "
+                              f"index {n_articles} articles / {n_chunks} chunks")
+
+
+def _report_problem(item: Any) -> bool:
+    """Print a corpus line that could not be loaded; True if `item` was such a problem."""
+    from qa.types import LoadProblem
+
+    if isinstance(item, LoadProblem):
+        err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
+        return True
+    return False
+
+
+def print_eval_report(result: Any, title: str) -> None:
+    """The metrics of an `EvalReport` as rich tables."""
+
+    def fmt(value: Any) -> str:
+        return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("group", "left"), ("metric", "left"), ("value", "right"), ("over", "right")):
+        table.add_column(column, justify=justify)
+    rows = [
+        ("retrieval", f"recall@{result.k}", result.recall_at_k, f"{result.n_retrieval} questions"),
+        ("", "MRR@10", result.mrr, ""),
+        ("", "nDCG@10", result.ndcg_at_10, ""),
+        ("answers", "contains gold", result.contains_gold, f"{result.n_answers} questions"),
+        ("", "token F1", result.token_f1, ""),
+        ("citations", "citation recall", result.citation_recall,
+         f"{result.n_cited_answers} answers, {result.n_sentences} sentences"),
+        ("", "citation precision", result.citation_precision, f"{result.n_citations} citations"),
+        ("refusals", "unanswerable refused", result.unanswerable_refused, f"{result.n_unanswerable} questions"),
+        ("", "answerable refused", result.answerable_refused, f"{result.n_answerable} questions"),
+    ]
+    for group, metric, value, over in rows:
+        table.add_row(group, metric, fmt(value), over, end_section=group == "" and metric in {
+            "nDCG@10", "token F1", "citation precision"})
+    console.print(table)
+    latency = Table(title=f"Latency (ms), {result.seconds:.0f} s in all", title_justify="left")
+    for column in ("stage", "p50", "p95"):
+        latency.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, values in result.latency_ms.items():
+        latency.add_row(stage.removesuffix("_ms"), f"{values['p50']:.1f}", f"{values['p95']:.1f}")
+    console.print(latency)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -11,11 +11,19 @@ import numpy as np
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 Render = Callable[[str, str], list[dict[str, str]]]
 """Builds the chat messages for `(claim, evidence)`."""
 
-JUDGE_SYSTEM = "You check claims against evidence. Answer with one word: yes or no."
+# Wording measured with Qwen2.5-Coder-1.5B: without the "not your own knowledge" sentence, true
+# but unrelated claims ("The Eiffel Tower is in Paris.") scored 0.3-0.4.
+JUDGE_SYSTEM = (
+    "You check whether a claim is supported by the evidence text. Use only the evidence, not your "
+    "own knowledge: a claim the evidence does not mention is not supported, even if it is true. "
+    "Answer yes only if the evidence states everything the claim says, numbers included; "
+    "otherwise answer no. Reply with one word: yes or no."
+)
 JUDGE_TEMPLATE = (
     "Evidence: {evidence}\n"
     "Claim: {claim}\n"
@@ -76,7 +84,7 @@ class LLMJudge:
         return logits
 
 
-def _chat_formatter(llama: Llama):  # -> llama_cpp.llama_chat_format.Jinja2ChatFormatter
+def _chat_formatter(llama: Llama) -> Jinja2ChatFormatter:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     template = llama.metadata.get("tokenizer.chat_template")

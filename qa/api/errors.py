@@ -4,6 +4,7 @@ fix. Input problems are 4xx, a failing answer backend is its own 502/503/504, ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -12,6 +13,7 @@ from litestar.exceptions import ValidationException
 from qa.api.service import ArticleNotCleanable
 from qa.backends import BackendError, UnknownBackendError
 from qa.index import IndexError_
+from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
 _SOURCES = {"body": "body field", "query": "query parameter", "path": "path parameter", "header": "header"}
@@ -59,10 +61,20 @@ def index_error(_: Request, exc: IndexError_) -> Response[dict[str, Any]]:
     return error_response(503, str(exc))
 
 
-HANDLERS = {
-    ValidationException: validation_error,
-    BackendError: backend_error,
-    UnknownBackendError: unknown_backend,
-    ArticleNotCleanable: uncleanable_article,
-    IndexError_: index_error,
-}
+def exception_handlers(settings: Settings) -> dict[type[Exception] | int, Callable[..., Response[Any]]]:
+    """The handlers for `Litestar(exception_handlers=...)`."""
+
+    def body_too_large(_: Request, exc: Exception) -> Response[dict[str, Any]]:
+        return error_response(
+            413, f"the request body is over the limit of {settings.max_body_bytes} bytes "
+            "(QA_MAX_BODY_BYTES): send a smaller body, e.g. fewer articles per request",
+        )
+
+    return {
+        ValidationException: validation_error,
+        BackendError: backend_error,
+        UnknownBackendError: unknown_backend,
+        ArticleNotCleanable: uncleanable_article,
+        IndexError_: index_error,
+        413: body_too_large,
+    }

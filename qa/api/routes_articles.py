@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import anyio.to_thread
 from litestar import delete, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, Parameter
+from litestar.di import NamedDependency
+from litestar.params import Body, FromPath, Parameter
 
 from qa.api import validation
 from qa.api.schemas import ArticleDetail, ArticleList, ArticleSummary, IngestResponse
@@ -25,7 +26,7 @@ ARTICLE_BODY = Body(
 
 
 @post("/articles", status_code=201, guards=[writes], summary="Add or update articles")
-async def add_articles(data: Annotated[Any, ARTICLE_BODY], service: Service) -> IngestResponse:
+async def add_articles(data: Annotated[Any, ARTICLE_BODY], service: NamedDependency[Service]) -> IngestResponse:
     articles = validation.articles(data)
     report = await anyio.to_thread.run_sync(service.ingest, articles)
     return IngestResponse(
@@ -36,7 +37,7 @@ async def add_articles(data: Annotated[Any, ARTICLE_BODY], service: Service) -> 
 
 @get("/articles", sync_to_thread=True, guards=[reads], summary="List the articles (newest first)")
 def list_articles(
-    service: Service,
+    service: NamedDependency[Service],
     limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Page size")] = 100,
     offset: Annotated[int, Parameter(ge=0, description="Articles to skip")] = 0,
 ) -> ArticleList:
@@ -52,7 +53,7 @@ def list_articles(
 
 
 @get("/articles/{article_id:str}", sync_to_thread=True, guards=[reads], summary="One article with its text")
-def get_article(service: Service, article_id: str) -> ArticleDetail:
+def get_article(service: NamedDependency[Service], article_id: FromPath[str]) -> ArticleDetail:
     stored = service.get_article(article_id)
     if stored is None:
         raise NotFoundException(detail=f"no article with id {article_id!r}")
@@ -62,6 +63,6 @@ def get_article(service: Service, article_id: str) -> ArticleDetail:
 
 
 @delete("/articles/{article_id:str}", guards=[writes], summary="Delete an article (text and vectors)")
-async def delete_article(service: Service, article_id: str) -> None:
+async def delete_article(service: NamedDependency[Service], article_id: FromPath[str]) -> None:
     if not await anyio.to_thread.run_sync(service.delete, article_id):
         raise NotFoundException(detail=f"no article with id {article_id!r}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import anyio.to_thread
 from litestar import post
-from litestar.response import Stream
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from qa.answer_types import Answer, AskRequest
 from qa.api import sse, validation
@@ -21,16 +22,15 @@ def to_request(body: AskBody, service: Service) -> AskRequest:
     )
 
 
-def answer_events(service: Service, request: AskRequest) -> Stream:
+def answer_events(service: Service, request: AskRequest) -> sse.EventStream:
     """The SSE response: passages, delta*, citations, done (or error); see `qa.api.sse`."""
-    events = sse.iterate_in_thread(lambda: service.stream(request))
-    return Stream(sse.answer_stream(events), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+    return sse.EventStream(sse.answer_stream(sse.iterate_in_thread(lambda: service.stream(request))))
 
 
 @post("/ask", status_code=200, guards=[reads], summary="Answer a question, citing passages",
       description="Returns the checked Answer as JSON, or server-sent events with `\"stream\": true` "
       "(the same events as /v1/ask/stream). A failing answer backend gives its status (502/503/504).")
-async def ask(data: AskBody, service: Service) -> Answer:
+async def ask(data: JSONBody[AskBody], service: NamedDependency[Service]) -> Answer:
     request = to_request(data, service)
     if data.stream:
         return answer_events(service, request)  # type: ignore[return-value]
@@ -42,5 +42,5 @@ async def ask(data: AskBody, service: Service) -> Answer:
       description="`event: passages`, then `event: delta` (zero or more), then `event: citations` (the "
       "full Answer; its text replaces the deltas), then `event: done` with the timings. On failure: "
       "`event: error` with `{\"status\", \"message\"}`, and the stream ends.")
-async def ask_stream(data: AskBody, service: Service) -> Stream:
+async def ask_stream(data: JSONBody[AskBody], service: NamedDependency[Service]) -> sse.EventStream:
     return answer_events(service, to_request(data, service))

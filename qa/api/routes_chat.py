@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 from litestar import post
 from litestar.exceptions import ClientException
-from litestar.response import Stream
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from qa.answer_types import Answer, AskRequest, Citation, DeltaEvent, FinalEvent
 from qa.api import sse, validation
@@ -116,25 +117,26 @@ async def completion_chunks(service: Service, request: AskRequest, completion_id
 
 def _checked_tail(streamed: str, answer: Answer) -> str:
     """What to append so the client ends with the checked answer: nothing when the stream already
-    was that answer, the answer itself when nothing was streamed, else a marked correction."""
+    was that answer, the answer itself when nothing was streamed, the refusal verdict when the
+    check refused, else the checked answer, marked as such."""
     if " ".join(streamed.split()) == " ".join(answer.answer.split()):
         return ""
     if not streamed.strip():
         return answer.answer
+    if answer.refused:
+        return "\n\n" + answer.answer
     return "\n\nChecked answer: " + answer.answer
 
 
 @post("/chat/completions", status_code=200, guards=[reads], summary="OpenAI-compatible chat completions",
       description="`chat.completion` (or `chat.completion.chunk` server-sent events with `\"stream\": "
       "true`, ending with `data: [DONE]`) plus a top-level `citations` field.")
-async def chat_completions(data: ChatCompletionRequest, service: Service) -> ChatCompletion:
+async def chat_completions(data: JSONBody[ChatCompletionRequest],
+                           service: NamedDependency[Service]) -> ChatCompletion:
     request = to_request(data, service)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if data.stream:
-        return Stream(  # type: ignore[return-value]
-            completion_chunks(service, request, completion_id, created),
-            media_type=sse.MEDIA_TYPE, headers=sse.HEADERS,
-        )
+        return sse.EventStream(completion_chunks(service, request, completion_id, created))  # type: ignore[return-value]
     answer = await anyio.to_thread.run_sync(service.ask, request)
     return completion(answer, completion_id, created)

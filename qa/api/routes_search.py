@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 
 from qa.api import validation
 from qa.api.schemas import SearchResponse
@@ -14,12 +16,12 @@ from qa.types import Filters
 
 @get("/search", sync_to_thread=True, guards=[reads], summary="Find the passages most relevant to q")
 def search(
-    service: Service,
-    q: str,
-    k: int | None = None,
-    source: str | None = None,
-    published_from: str | None = None,
-    published_to: str | None = None,
+    service: NamedDependency[Service],
+    q: FromQuery[str],
+    k: FromQuery[int | None] = None,
+    source: FromQuery[str | None] = None,
+    published_from: FromQuery[str | None] = None,
+    published_to: FromQuery[str | None] = None,
 ) -> SearchResponse:
     """`{"results": [{article_id, chunk_id, title, text, score, start, end, published, url, source}]}`."""
     settings = service.settings

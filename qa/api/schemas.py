@@ -157,7 +157,7 @@ class ChatCompletionChunk(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 # --- health ----------------------------------------------------------------------------------
-class Health(msgspec.Struct, kw_only=True):
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     """`GET /healthz` and `GET /readyz`."""
 
     status: str

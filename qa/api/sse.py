@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import msgspec
+from litestar.response import Stream
 
 from qa.answer_types import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
 from qa.backends import BackendError, UnknownBackendError
@@ -30,6 +31,18 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy b
 T = TypeVar("T")
 log = logging.getLogger("qa.api")
 _ITEM, _DONE, _ERROR = 0, 1, 2
+
+
+class EventStream(Stream):
+    """A streamed `text/event-stream` response, whatever media type its handler declares (a
+    handler may answer JSON or, on request, events)."""
+
+    def __init__(self, content: AsyncIterator[bytes]) -> None:
+        super().__init__(content, media_type=MEDIA_TYPE, headers=HEADERS)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["media_type"] = MEDIA_TYPE
+        return super().to_asgi_response(*args, **kwargs)
 
 
 def event(name: str, data: Any) -> bytes:
@@ -44,11 +57,14 @@ def data_only(data: Any) -> bytes:
 
 
 def error_status(error: BaseException) -> tuple[int, str]:
-    """The HTTP status and message an exception raised while answering stands for."""
+    """The HTTP status and message an exception raised while answering stands for (call it in
+    the `except` block: an unexpected error is logged with its traceback)."""
     if isinstance(error, BackendError):
+        log.warning("answer backend failed (%s): %s", error.status, error)
         return error.status, str(error)
     if isinstance(error, UnknownBackendError):
         return 400, str(error)
+    log.error("answer stream failed", exc_info=error)
     return 500, "internal error while answering; see the service log"
 
 
@@ -113,6 +129,4 @@ async def answer_stream(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[byt
                 yield event("done", {"timings": item.answer.timings})
     except Exception as error:  # noqa: BLE001 - every failure is reported in-band
         status, message = error_status(error)
-        if status >= 500 and not isinstance(error, BackendError):
-            log.exception("answer stream failed")
         yield event("error", {"status": status, "message": message})

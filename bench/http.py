@@ -1,0 +1,322 @@
+"""HTTP latency and throughput of the running service, against the raw cost of a query.
+
+    python bench/http.py [--clients 1,8,32] [--requests 200] [--index DIR]
+    python bench/http.py --corpus /work/shared/eval/bbc/articles.jsonl.gz --corpus-limit 2000
+
+Starts the real service (`qa serve`) on 127.0.0.1 with a scratch index of the bundled seeds (or
+`--index DIR`, or the first `--corpus-limit` articles of `--corpus`), waits for /readyz, then for
+each number of concurrent clients sends `--requests` requests of `GET /v1/search?q=...&k=5` and
+of `POST /v1/ask {"question": ...}` (the default answer backend, extractive unless --model), and
+prints the latency p50/p99 and requests/s. In the same run it measures, in-process on the same
+index, the raw cost of a query: `embedder.encode([q])` plus `FaissStore.search` (with as many
+candidates as the retriever asks for), and prints /v1/search p50 (1 client) over that raw p50
+(target: <= 1.3). The client runs on the same machine as the service and shares its CPUs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's `http` package, which httpx imports: take its
+# folder off the import path before anything imports `http`.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio
+import datetime
+import gzip
+import itertools
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(_HERE.parent))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from qa.embed import get_embedder  # noqa: E402
+from qa.index import Index  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+console = Console(width=None if sys.stdout.isatty() else 140)
+log = Console(stderr=True)
+
+TARGET_RATIO = 1.3
+
+# About the seeds (seeds/*.md): Taiwan's and China's defence spending, US ties, Ukraine lessons.
+QUESTIONS = [
+    "How much will China increase its defence spending this year?",
+    "What is China's defence budget in yuan?",
+    "How much has Taiwan's defence spending grown in the past eight years?",
+    "How much did Taipei allocate for defence in 2024?",
+    "Why does Taiwan want closer security ties with the United States?",
+    "Why does Taiwan buy weapons from the US rather than from Europe?",
+    "What did Trump say about Taiwan paying for its defence?",
+    "Is Taiwan considering buying F-35 fighter jets?",
+    "What is Taiwan learning from Ukraine?",
+    "Which companies kept operating in Ukraine during the war?",
+    "What did Andy Hunter say about critical infrastructure?",
+    "What is China's economic growth target for 2025?",
+    "By when does Xi Jinping want to complete military modernization?",
+    "Which defence ministers were removed in China's corruption scandals?",
+    "What is the proposed US military budget for 2025?",
+    "Who is Taiwan's Vice Foreign Minister?",
+    "What did the Financial Times report about Taiwan's arms purchases?",
+    "What did Wellington Koo tell reporters?",
+    "How is Taiwan upgrading its air raid warning and shelter systems?",
+    "Who attended the closed-door seminar on preparedness in Taipei?",
+    "Does China claim Taiwan as its territory?",
+    "How did US-Taiwan relations change during Trump's first term?",
+]
+
+
+def load() -> str:
+    return "%.2f %.2f %.2f" % os.getloadavg()
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    p50, p99 = np.percentile(np.array(seconds) * 1000, [50, 99])
+    return float(p50), float(p99)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- the index -------------------------------------------------------------------------------------
+def build_corpus_index(corpus: Path, limit: int, directory: Path, settings: Settings) -> None:
+    """Ingest the first `limit` articles of a .jsonl(.gz) corpus into a new index in `directory`."""
+    from qa.ingest import Ingestor
+
+    sample = directory.parent / "corpus-sample.jsonl"
+    opener = gzip.open if corpus.suffix == ".gz" else open
+    with opener(corpus, "rt") as src, open(sample, "w") as dst:
+        dst.writelines(itertools.islice(src, limit))
+    settings = settings.replace(index_dir=directory)
+    started = time.perf_counter()
+    with Index.open(settings, embedder=get_embedder(settings)) as index:
+        report = Ingestor(index, settings, progress=None).ingest_paths([sample])
+        index.save()
+    log.print(f"ingested {len(report.added)} articles from {corpus.name} in "
+              f"{time.perf_counter() - started:.0f} s", highlight=False)
+
+
+# -- the service -------------------------------------------------------------------------------------
+class Server:
+    """`qa serve` in a child process, on a free port, with rate limiting off."""
+
+    def __init__(self, index_dir: Path, model: str | None, log_path: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = dict(os.environ, QA_RATE_LIMIT_PER_MINUTE="0", HF_HUB_OFFLINE="1")
+        qa = Path(sys.executable).with_name("qa")
+        command = [str(qa) if qa.exists() else "qa", "serve", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--index", str(index_dir)]
+        if model:
+            command += ["--model", model]
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"`qa serve` exited with status {self.process.returncode}:\n{self.tail()}")
+            try:
+                response = httpx.get(self.base_url + "/readyz", timeout=5)
+                if response.status_code == 200:
+                    return response.json()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"`qa serve` was not ready after {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+# -- load ----------------------------------------------------------------------------------------------
+async def run_level(base_url: str, endpoint: str, clients: int, requests: int, k: int) -> dict:
+    """`requests` requests from `clients` concurrent clients; latencies of the successful ones."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    counter = itertools.count()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def one(client: httpx.AsyncClient, i: int) -> None:
+        question = QUESTIONS[i % len(QUESTIONS)]
+        started = time.perf_counter()
+        try:
+            if endpoint == "search":
+                response = await client.get("/v1/search", params={"q": question, "k": k})
+            else:
+                response = await client.post("/v1/ask", json={"question": question})
+            elapsed = time.perf_counter() - started
+        except httpx.HTTPError as error:
+            errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
+            return
+        if response.status_code == 200:
+            latencies.append(elapsed)
+        else:
+            errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while (i := next(counter)) < requests:
+            await one(client, i)
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as client:
+        for i in range(min(clients, 4)):  # open connections, warm the route
+            await one(client, i)
+        latencies.clear()
+        errors.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        wall = time.perf_counter() - started
+    return {"latencies": latencies, "errors": errors, "wall": wall}
+
+
+def raw_query_cost(settings: Settings, index_dir: Path, rounds: int) -> dict:
+    """p50/p99 of `embedder.encode([q])` and `FaissStore.search` on the index, in this process.
+
+    Timed in a worker thread, as the service's handlers run them (`sync_to_thread`); the total is
+    also timed on the main thread, where `qa search`/`qa ask` run it (PyTorch's OpenMP threads
+    behave differently there when the machine is loaded)."""
+    settings = settings.replace(index_dir=index_dir)
+    embedder = get_embedder(settings)
+    index = Index.open(settings, embedder=embedder, writable=False, create=False)
+    store = index.vectors
+    n = max(5, settings.search_candidates)  # what the retriever asks FAISS for
+    result: dict = {"encode": [], "search": [], "total": [], "main thread": [], "candidates": n,
+                    "vectors": len(store), "index_type": store.index_type}
+
+    def timed(stages: bool, count: int) -> None:
+        for i in range(count):
+            q = QUESTIONS[i % len(QUESTIONS)]
+            started = time.perf_counter()
+            vector = embedder.encode([q])
+            encoded = time.perf_counter()
+            store.search(vector, n)
+            done = time.perf_counter()
+            if stages:
+                result["encode"].append(encoded - started)
+                result["search"].append(done - encoded)
+                result["total"].append(done - started)
+            else:
+                result["main thread"].append(done - started)
+
+    try:
+        worker = threading.Thread(target=lambda: (timed(False, 5), result["main thread"].clear(),
+                                                  timed(True, rounds)))
+        worker.start()
+        worker.join()
+        timed(False, 3)
+        result["main thread"].clear()
+        timed(False, max(10, rounds // 10))
+    finally:
+        index.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="1,8,32", help="concurrency levels, comma-separated")
+    parser.add_argument("--requests", type=int, default=200, help="requests per endpoint and level")
+    parser.add_argument("--index", type=Path, help="an existing index folder (default: a scratch index of seeds/)")
+    parser.add_argument("--corpus", type=Path, help="a .jsonl(.gz) corpus to ingest into a scratch index")
+    parser.add_argument("--corpus-limit", type=int, default=2000, help="articles of --corpus to ingest")
+    parser.add_argument("--endpoints", default="search,ask", help="search, ask or both")
+    parser.add_argument("--k", type=int, default=5, help="k of /v1/search")
+    parser.add_argument("--model", help="answer backend for /v1/ask (default: QA_MODEL or extractive)")
+    parser.add_argument("--ready-timeout", type=float, default=600)
+    args = parser.parse_args()
+    levels = [int(c) for c in args.clients.split(",")]
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    settings = Settings.from_env()
+
+    console.print(f"[bold]bench/http.py[/] {datetime.datetime.now().isoformat(timespec='seconds')}  "
+                  f"{platform.node()}: {os.cpu_count()} CPUs, load {load()} (1/5/15 min)", highlight=False)
+    with tempfile.TemporaryDirectory(prefix="qa-bench-http-") as scratch:
+        scratch_dir = Path(scratch)
+        if args.index:
+            index_dir, what = args.index, str(args.index)
+        elif args.corpus:
+            index_dir = scratch_dir / "index"
+            build_corpus_index(args.corpus, args.corpus_limit, index_dir, settings)
+            what = f"scratch index of the first {args.corpus_limit} articles of {args.corpus.name}"
+        else:
+            index_dir, what = scratch_dir / "index", f"scratch index of {settings.seeds_dir}"
+        server = Server(index_dir, args.model, scratch_dir / "serve.log")
+        try:
+            started = time.perf_counter()
+            ready = server.wait_ready(args.ready_timeout)
+            console.print(f"service ready in {time.perf_counter() - started:.1f} s: {what}: "
+                          f"{ready.get('articles')} articles, {ready.get('chunks')} chunks, "
+                          f"answer model {ready.get('model')}", highlight=False)
+
+            # the raw cost, while the service is idle
+            raw = raw_query_cost(settings, index_dir, max(args.requests, 50))
+            raw_table = Table(title=f"Raw query cost in-process ({raw['vectors']} vectors, "
+                                    f"index {raw['index_type']}, {raw['candidates']} candidates)")
+            for column in ("stage", "p50 ms", "p99 ms"):
+                raw_table.add_column(column, justify="right")
+            for stage, label in (("encode", "embedder.encode([q])"), ("search", "FaissStore.search"),
+                                 ("total", "encode + search"), ("main thread", "encode + search, main thread")):
+                raw_table.add_row(label, *(f"{v:.2f}" for v in percentiles(raw[stage])))
+            console.print(raw_table)
+
+            table = Table(title=f"HTTP, {args.requests} requests per row (service and client share the CPUs)")
+            for column in ("endpoint", "clients", "ok", "errors", "p50 ms", "p99 ms", "req/s", "load 1m"):
+                table.add_column(column, justify="right")
+            search_p50_single = None
+            for endpoint in endpoints:
+                for clients in levels:
+                    result = asyncio.run(run_level(server.base_url, endpoint, clients, args.requests, args.k))
+                    ok = len(result["latencies"])
+                    p50, p99 = percentiles(result["latencies"]) if ok else (float("nan"),) * 2
+                    if endpoint == "search" and clients == 1:
+                        search_p50_single = p50
+                    errors = ", ".join(f"{k}: {v}" for k, v in result["errors"].items()) or "0"
+                    label = "GET /v1/search" if endpoint == "search" else "POST /v1/ask"
+                    table.add_row(label, str(clients), str(ok), errors, f"{p50:.1f}", f"{p99:.1f}",
+                                  f"{ok / result['wall']:.1f}", f"{os.getloadavg()[0]:.1f}")
+                    log.print(f"{label} x{clients}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                              f"{ok / result['wall']:.1f} req/s, errors {errors}, load {load()}", highlight=False)
+                table.add_section()
+            console.print(table)
+        finally:
+            server.stop()
+    raw_p50 = percentiles(raw["total"])[0]  # in a worker thread, as the service runs it
+    if search_p50_single is not None:
+        ratio = search_p50_single / raw_p50
+        verdict = "[green]meets[/]" if ratio <= TARGET_RATIO else "[red]misses[/]"
+        console.print(f"/v1/search p50 (1 client) / raw encode+search p50: {search_p50_single:.2f} / "
+                      f"{raw_p50:.2f} ms = [bold]{ratio:.2f}x[/] ({verdict} the target <= {TARGET_RATIO}x)")
+    console.print(f"load at the end: {load()} (1/5/15 min)", highlight=False)
+
+
+if __name__ == "__main__":
+    main()

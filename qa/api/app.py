@@ -1,0 +1,107 @@
+"""The Litestar application: `create_app(settings)` wires routes, guards, CORS, metrics and the
+lifespan that loads the model and opens the index once."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+import anyio.to_thread
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from qa.api import (
+    routes_articles,
+    routes_ask,
+    routes_chat,
+    routes_health,
+    routes_search,
+    routes_static,
+)
+from qa.api.deps import DEPENDENCIES, STATE_KEY
+from qa.api.errors import exception_handlers
+from qa.api.metrics import Metrics
+from qa.api.security import GUARDS_KEY, make_guards, rate_limited
+from qa.api.service import Service
+from qa.backends import available_backends
+from qa.embed import Embedder
+from qa.settings import Settings, SettingsError
+
+CORS_HEADERS = ["Content-Type", "Accept", "Authorization", "X-API-Key", "Last-Event-ID", "Cache-Control"]
+EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "Content-Type"]
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Litestar:
+    """The HTTP service for `settings`. The embedding model (or `embedder`, already loaded) and
+    the index load once at startup; an empty index gets the seeds first."""
+    if settings.model not in available_backends():
+        raise SettingsError(
+            f"QA_MODEL={settings.model!r} is not an answer backend: choose one of {', '.join(available_backends())}"
+        )
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        start = functools.partial(Service.start, settings, metrics, embedder=embedder)
+        service = await anyio.to_thread.run_sync(start)
+        app.state[STATE_KEY] = service
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(service.close)
+
+    v1 = Router(
+        "/v1",
+        guards=[rate_limited],
+        route_handlers=[
+            routes_ask.ask, routes_ask.ask_stream,
+            routes_search.search,
+            routes_articles.add_articles, routes_articles.list_articles,
+            routes_articles.get_article, routes_articles.delete_article,
+            routes_chat.chat_completions,
+        ],
+    )
+    return Litestar(
+        route_handlers=[
+            v1,
+            routes_health.healthz, routes_health.readyz, routes_health.metrics,
+            routes_static.index_page, routes_static.widget,
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=exception_handlers(settings),  # type: ignore[arg-type]
+        middleware=[metrics.middleware],
+        cors_config=cors_config(settings),
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        state=State({GUARDS_KEY: make_guards(settings, on_limited=metrics.rate_limited.inc),
+                     routes_health.METRICS_KEY: metrics}),
+        openapi_config=OpenAPIConfig(
+            title="qa", version=_version(), path="/schema",
+            description="Answers questions about news articles, citing the passage behind every sentence.",
+        ),
+    )
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS for `settings.cors_origins` (none when empty), so the widget works on other sites."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        allow_credentials=False,  # keys travel in headers, never cookies
+        max_age=600,
+    )
+
+
+def _version() -> str:
+    try:
+        return version("qa")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"

@@ -1,0 +1,127 @@
+"""The real server: uvicorn on 127.0.0.1 and a free port (in a thread, sharing the loaded model),
+spoken to by the official `openai` client and by plain httpx."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from openai import OpenAI
+
+from qa.api import create_app
+from qa.backends import register_backend
+from qa.backends.base import GenerationRequest
+from qa.embed import Embedder
+from qa.settings import Settings
+from tests.conftest import TAIWAN_ID
+
+QUESTION = "By how much will China increase its defense spending this year?"
+ENDLESS_MODEL = "endless-live-test"
+endless_closed = threading.Event()
+
+
+class EndlessBackend:
+    """Generates until someone stops listening; records that it was stopped."""
+
+    name = ENDLESS_MODEL
+    uses_llm = False
+
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        try:
+            while True:
+                yield "more "
+                time.sleep(0.02)
+        finally:
+            endless_closed.set()
+
+    def complete(self, request: GenerationRequest) -> str:  # pragma: no cover - never asked
+        return "more"
+
+
+register_backend(ENDLESS_MODEL, EndlessBackend)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("live")
+    shutil.copytree(seeded_dir, root / "index")
+    (root / "index" / "write.lock").unlink(missing_ok=True)
+    port = free_port()
+    settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
+                                 host="127.0.0.1", port=port, rate_limit_per_minute=0)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
+                                           port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def openai_client(base_url: str) -> OpenAI:
+    return OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def test_openai_client_gets_a_cited_completion(openai_client: OpenAI) -> None:
+    response = openai_client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": QUESTION}])
+    content = response.choices[0].message.content or ""
+    assert "7.2 percent" in content and "\n\nSources:\n[1] " in content
+    citations: list[dict[str, Any]] = response.model_extra["citations"]
+    assert citations == response.to_dict()["citations"]
+    assert any(c["article_id"] == TAIWAN_ID and "7.2" in c["quote"] for c in citations)
+
+
+def test_openai_client_streams_a_cited_completion(openai_client: OpenAI) -> None:
+    stream = openai_client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True)
+    chunks = list(stream)
+    content = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert "7.2 percent" in content and "Sources:" in content
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    citations = chunks[-1].model_extra["citations"]
+    assert any(c["article_id"] == TAIWAN_ID and "7.2" in c["quote"] for c in citations)
+
+
+def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: str) -> None:
+    endless_closed.clear()
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        with http.stream("POST", "/v1/ask/stream", json={"question": QUESTION, "model": ENDLESS_MODEL}) as events:
+            assert events.headers["content-type"].startswith("text/event-stream")
+            seen = ""
+            for text in events.iter_text():
+                seen += text
+                if seen.count("event: delta") >= 3:
+                    break
+        # the response is closed: the server notices the disconnect and stops the generator
+        assert endless_closed.wait(10)
+        assert http.get("/v1/search", params={"q": QUESTION}).status_code == 200
