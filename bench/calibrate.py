@@ -75,7 +75,7 @@ def calibrate_refusal(eval_dir: Path, settings: Settings, n_questions: int) -> N
     answerable = [q for q in questions if paragraphs[q["gold_ids"][0]]["title"] in indexed_titles][: n_questions // 2]
     unanswerable = [q for q in questions if paragraphs[q["gold_ids"][0]]["title"] not in indexed_titles][: n_questions // 2]
     corpus = [p for p in paragraphs.values() if p["title"] in indexed_titles]
-    corpus = [p for p in corpus if p["id"] in {q["gold_ids"][0] for q in answerable}] + rng.sample(corpus, 400)
+    corpus = [p for p in corpus if p["id"] in {q["gold_ids"][0] for q in answerable}] + rng.sample(corpus, 150)
     with tempfile.TemporaryDirectory() as scratch:
         settings = settings.replace(index_dir=Path(scratch) / "index")
         embedder = get_embedder(settings)
@@ -101,7 +101,7 @@ def calibrate_refusal(eval_dir: Path, settings: Settings, n_questions: int) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval-dir", type=Path, default=PROJECT_ROOT.parent / "shared" / "eval")
-    parser.add_argument("--squad-questions", type=int, default=400)
+    parser.add_argument("--squad-questions", type=int, default=200)
     args = parser.parse_args()
     settings = Settings.from_env()
     calibrate_support(args.eval_dir, settings)

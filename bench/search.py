@@ -55,9 +55,10 @@ class Mixture:
     dim: int
     centers: int = 4096
     topics: int = 64
-    spread: float = 0.8  # sub-topic offset from its topic
-    noise: float = 0.9  # total noise variance (expected squared norm) relative to a unit center
-    decay: float = 0.6  # noise variance of the i-th direction ~ (i+1)^-decay, directions shuffled
+    spread: float = 1.0  # sub-topic offset from its topic
+    noise: float = 1.0  # total noise variance (expected squared norm) relative to a unit center
+    decay: float = 1.0  # noise variance of the i-th direction ~ (i+1)^-decay, directions shuffled
+    shift: float = 0.4  # weight of a direction common to all vectors (embeddings share a mean)
     seed: int = 0
     _centers: np.ndarray = field(init=False, repr=False)
     _weights: np.ndarray = field(init=False, repr=False)
@@ -68,7 +69,8 @@ class Mixture:
         topics = _normalize(rng.standard_normal((self.topics, self.dim), dtype=np.float32))
         parent = rng.integers(0, self.topics, self.centers)
         offsets = _normalize(rng.standard_normal((self.centers, self.dim), dtype=np.float32))
-        self._centers = _normalize(topics[parent] + self.spread * offsets)
+        common = _normalize(rng.standard_normal((1, self.dim), dtype=np.float32))
+        self._centers = _normalize(_normalize(topics[parent] + self.spread * offsets) + self.shift * common)
         weights = rng.lognormal(0.0, 1.0, self.centers)  # skewed cluster sizes, as in real corpora
         self._weights = weights / weights.sum()
         variance = (np.arange(self.dim) + 1.0) ** -self.decay

@@ -16,13 +16,13 @@ from qa.answer_types import (
 )
 from qa.backends import Backend, GenerationRequest, Message, Passage, get_backend
 from qa.backends.extractive import REFUSAL
-from qa.citations import check_answer
+from qa.citations import CheckedAnswer, check_answer
 from qa.embed import get_embedder
 from qa.index import Index
 from qa.prompts import delimit, load_prompt
 from qa.retrieve import Retriever
 from qa.settings import Settings
-from qa.support import LexicalSemanticScorer, SupportScorer
+from qa.support import SupportScorer, make_scorer, relevance_scores
 from qa.tokens import count_tokens, get_encoding
 from qa.types import SearchHit
 
@@ -46,7 +46,8 @@ class Answerer:
         self.index = index
         self.settings = settings
         self.retriever = Retriever(index, settings)
-        self.scorer = scorer or LexicalSemanticScorer(get_embedder(settings))
+        self.embedder = get_embedder(settings)
+        self.scorer = scorer or make_scorer(settings, self.embedder)
         self.encoding = get_encoding(settings.tiktoken_encoding, settings.tiktoken_cache_dir)
         self.answer_prompt = load_prompt(settings.prompts_dir, "answer")
         self.rewrite_prompt = load_prompt(settings.prompts_dir, "rewrite")
@@ -99,9 +100,9 @@ class Answerer:
         checked = None
         if raw and not _REFUSAL_PATTERNS.search(raw):
             checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
+        refused = checked is None or not checked.citations or not self._answers(request.question, checked)
         timings["check_ms"] = _ms_since(clock)
         timings["total_ms"] = _ms_since(started)
-        refused = checked is None or not checked.citations
         yield FinalEvent(
             answer=Answer(
                 answer=REFUSAL_MESSAGE if refused else checked.text,
@@ -116,6 +117,13 @@ class Answerer:
                 checks=checked.checks if checked else [],
             )
         )
+
+    def _answers(self, question: str, checked: CheckedAnswer) -> bool:
+        """Whether some supported sentence is relevant to the question at all: a model that
+        strays (or pads with a passage sentence beside the point) has not answered it."""
+        kept = [c.sentence for c in checked.checks if c.action != "dropped"]
+        relevance = relevance_scores(self.embedder, question, kept)
+        return max(relevance, default=0.0) >= self.settings.refusal_threshold
 
     def standalone_question(self, request: AskRequest, backend: Backend) -> str:
         """A follow-up question rewritten to stand alone (by the LLM when there is one)."""
@@ -161,9 +169,9 @@ def _prompt_passage(passage: Passage) -> dict[str, object]:
     """A passage as the template sees it: text that cannot escape its delimiters."""
     return {
         "number": passage.number,
-        "title": delimit(passage.title).replace('"', "'"),
+        "title": " ".join(delimit(passage.title).split()),
         "published": passage.published,
-        "source": delimit(passage.source).replace('"', "'") if passage.source else None,
+        "source": delimit(passage.source) if passage.source else None,
         "text": delimit(passage.text),
     }
 

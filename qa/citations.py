@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from qa.answer_types import Citation, SentenceCheck
 from qa.backends.base import Passage
-from qa.support import SupportScorer, best_support
+from qa.support import SupportScorer
 
 # One marker group: [1] or [1, 2]; adjacent groups ([1][3]) are parsed one by one.
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -80,13 +80,13 @@ def check_answer(
         valid = [n for n in cited if n in by_number]
         supported: dict[int, tuple[float, tuple[int, int]]] = {}
         for number in valid:
-            score, span = best_support(scorer, sentence.text, by_number[number].text)
+            score, span = scorer.best_support(sentence.text, by_number[number].text)
             if score >= threshold:
                 supported[number] = (score, span)
         action = "kept"
         if not supported:
             candidates = {
-                p.number: best_support(scorer, sentence.text, p.text) for p in passages if p.number not in valid
+                p.number: scorer.best_support(sentence.text, p.text) for p in passages if p.number not in valid
             }
             best = max(candidates.items(), key=lambda item: item[1][0], default=None)
             if best is not None and best[1][0] >= threshold:

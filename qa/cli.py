@@ -269,8 +269,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
 @click.option("--corpus", "corpora", multiple=True, type=click.Path(path_type=Path, exists=True),
               help="Articles to ingest into a scratch index for this run (repeatable); "
                    "without it the current index is used, read-only.")
-@click.option("--corpus-limit", type=click.IntRange(1), default=None,
-              help="Only the first N articles of each --corpus file (streamed).")
+@click.option("--corpus-limit", "corpus_limits", type=click.IntRange(1), multiple=True,
+              help="Only the first N articles of each --corpus file (streamed). Give it once for "
+                   "every corpus, or once per --corpus, in the same order.")
 @click.option("--keep-index", "keep_index", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="With --corpus: build the scratch index in this folder and keep it (a rerun only "
                    "embeds what is new) instead of a temporary folder.")
@@ -287,7 +288,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
 @index_option
 @click.pass_context
 @handles_user_errors
-def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limit: int | None,
+def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limits: tuple[int, ...],
                  keep_index: Path | None, k: int, limit: int | None, model: str | None, split: str | None,
                  as_json: bool, records_path: Path | None, progress: bool, index_dir: Path | None) -> None:
     """Evaluate retrieval, answers, citations, refusals and latency on a question set.
@@ -306,8 +307,12 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
     from qa.loaders import iter_paths, load_path
     from qa.types import LoadProblem
 
-    if (corpus_limit or keep_index) and not corpora:
+    if (corpus_limits or keep_index) and not corpora:
         raise UserError("--corpus-limit and --keep-index only apply with --corpus")
+    if len(corpus_limits) not in (0, 1, len(corpora)):
+        raise UserError(f"give --corpus-limit once, or once per --corpus ({len(corpora)} times), "
+                        f"not {len(corpus_limits)} times")
+    limits = list(corpus_limits) * len(corpora) if len(corpus_limits) == 1 else list(corpus_limits) or [None] * len(corpora)
     if corpora and index_dir is not None:
         raise UserError("--corpus builds a scratch index, --index evaluates an existing one: give one "
                         "of them (--keep-index DIR keeps the scratch index)")
@@ -322,13 +327,13 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
         raise UserError(f"no questions to evaluate in {questions_path}"
                         + (f" with split {split!r}" if split else ""))
 
-    def articles(path: Path):  # noqa: ANN202 - streams, so a large corpus is never held in memory
+    def articles(path: Path, limit: int | None):  # noqa: ANN202 - streamed: never all in memory
         for item in iter_paths([path]):
             if isinstance(item, LoadProblem):
                 err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
                 continue
             loaded = (a for a in load_path(item) if not _report_problem(a))
-            yield from itertools.islice(loaded, corpus_limit) if corpus_limit else loaded
+            yield from itertools.islice(loaded, limit) if limit else loaded
 
     with contextlib.ExitStack() as stack:
         if corpora:
@@ -336,8 +341,8 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
             settings = load_settings(ctx, index_dir=folder / "index" if keep_index is None else folder)
             index = stack.enter_context(open_index(settings, writable=True, create=True))
             ingestor = Ingestor(index, settings, progress=progress)
-            for path in corpora:
-                report = ingestor.ingest_articles(articles(path), origin=str(path.resolve()))
+            for path, limit in zip(corpora, limits):
+                report = ingestor.ingest_articles(articles(path, limit), origin=str(path.resolve()))
                 err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
                                   f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)",
                                   highlight=False)

@@ -31,7 +31,8 @@ Support ("does this evidence support this claim") is the scorer the answers are 
 (`LexicalSemanticScorer`, threshold `settings.support_threshold`). The evidence score is the
 best of: the best window of one or two sentences (exactly `citations.check_answer`'s check), and
 the whole cited text (ALCE's concatenation, which lets facts from several passages combine). So
-every sentence `check_answer` kept with a single citation counts as supported here.
+every sentence `check_answer` kept with a single citation counts as supported here; a change that
+breaks markers, quotes or the check itself shows up as lost citation recall or precision.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from tqdm import tqdm
 
 from qa.answer_types import Answer, AskRequest
 from qa.citations import split_answer, strip_markers
-from qa.support import SupportScorer, best_support
+from qa.support import SupportScorer, sentence_windows
 
 ANSWERABLE = "answerable"
 UNANSWERABLE = "unanswerable"
@@ -241,15 +242,15 @@ def token_f1(prediction: str, golds: Iterable[str]) -> float:
 
 
 def support_score(scorer: SupportScorer, claim: str, evidence: Sequence[str]) -> float:
-    """How well the evidence texts together support `claim`: the best of check_answer's
-    best-window score and the score of the whole concatenation (0.0 without evidence)."""
+    """How well the evidence texts together support `claim` (0.0 without evidence): the best
+    score of any window of one or two consecutive sentences (the windows `check_answer` scores)
+    and of the whole concatenation (ALCE's premise), in one scorer call."""
     texts = [t for t in evidence if t.strip()]
     if not texts:
         return 0.0
     joined = "\n".join(texts)
-    window, _ = best_support(scorer, claim, joined)
-    whole = scorer.scores(claim, [joined])[0]
-    return max(window, whole)
+    windows = [joined[s:e] for s, e in sentence_windows(joined)]
+    return max(scorer.scores(claim, [*windows, joined]))
 
 
 @dataclass
@@ -315,6 +316,41 @@ def citation_precision(judgements: Sequence[SentenceCitations]) -> float:
     """Share of citations that are relevant."""
     total = sum(j.n_citations for j in judgements)
     return sum(sum(j.relevant) for j in judgements) / total if total else 0.0
+
+
+class RecordingEmbedder:
+    """Wraps an embedder to remember the vectors it computes, and to reuse them only while
+    `serving` is on. Answers are produced with `serving` off (every vector computed as in
+    production, so the timings are real); the citation metrics then run with it on and reuse the
+    vectors of the check the answer just went through. Cleared per question."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.name = embedder.name
+        self.dimension = embedder.dimension
+        self.max_tokens = embedder.max_tokens
+        self.serving = False
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not self.serving:
+            vectors = self.embedder.encode(texts)
+            self._vectors.update(zip(texts, vectors))
+            return vectors
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self.embedder.encode(missing)))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([self._vectors[t] for t in texts])
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.embedder.count_tokens(texts)
+
+    def clear(self) -> None:
+        self._vectors.clear()
+        self.serving = False
 
 
 # --- latency -----------------------------------------------------------------------------------
@@ -448,8 +484,14 @@ def run_eval(
     Skipped questions (answers without gold_ids) are counted but not asked; `limit` caps the
     number of questions asked (the first ones, in file order)."""
     from qa.answer import Answerer
+    from qa.support import LexicalSemanticScorer
 
-    answerer = answerer or Answerer(index, settings)
+    recorder = None
+    if answerer is None:
+        answerer = Answerer(index, settings)
+        if type(answerer.scorer) is LexicalSemanticScorer:  # the same scorer, remembering its vectors
+            recorder = RecordingEmbedder(answerer.scorer.embedder)
+            answerer.scorer = LexicalSemanticScorer(recorder)
     check = SupportCheck(answerer.scorer, settings.support_threshold)
     items = [q if isinstance(q, EvalQuestion) else EvalQuestion.from_mapping(q) for q in questions]
     selected = [q for q in items if q.kind != SKIPPED]
@@ -462,7 +504,11 @@ def run_eval(
     contained, f1s, refused_unanswerable, refused_answerable = [], [], [], []
     recalls, precisions = [], []
     for question in tqdm(selected, desc="eval", unit="q", disable=not progress, dynamic_ncols=True):
+        if recorder is not None:
+            recorder.clear()
         answer = answerer.ask(AskRequest(question=question.question, k=k, model=model))
+        if recorder is not None:
+            recorder.serving = True
         report.model = answer.model or report.model
         record = QuestionRecord(
             id=question.id, question=question.question, kind=question.kind, answers=question.answers,

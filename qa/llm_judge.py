@@ -16,29 +16,20 @@ if TYPE_CHECKING:
 Render = Callable[[str, str], list[dict[str, str]]]
 """Builds the chat messages for `(claim, evidence)`."""
 
-# Wording measured with Qwen2.5-Coder-1.5B: without the "not your own knowledge" sentence, true
-# but unrelated claims ("The Eiffel Tower is in Paris.") scored 0.3-0.4.
-JUDGE_SYSTEM = (
-    "You check whether a claim is supported by the evidence text. Use only the evidence, not your "
-    "own knowledge: a claim the evidence does not mention is not supported, even if it is true. "
-    "Answer yes only if the evidence states everything the claim says, numbers included; "
-    "otherwise answer no. Reply with one word: yes or no."
-)
-JUDGE_TEMPLATE = (
-    "Evidence: {evidence}\n"
-    "Claim: {claim}\n"
-    "Is the claim fully supported by the evidence? Answer yes or no."
-)
 YES_WORDS = ("yes", " yes", "Yes", " Yes", "YES")
 NO_WORDS = ("no", " no", "No", " No", "NO")
 
 
 def default_render(claim: str, evidence: str) -> list[dict[str, str]]:
-    """The judge prompt from the module-level `JUDGE_SYSTEM` and `JUDGE_TEMPLATE`."""
-    return [
-        {"role": "system", "content": JUDGE_SYSTEM},
-        {"role": "user", "content": JUDGE_TEMPLATE.format(claim=claim.strip(), evidence=evidence.strip())},
-    ]
+    """The judge prompt from `prompts/judge.jinja`. Its wording was measured with
+    Qwen2.5-Coder-1.5B: without "not your own knowledge", true but unrelated claims ("The Eiffel
+    Tower is in Paris.") scored 0.3-0.4."""
+    from qa.prompts import load_prompt
+    from qa.settings import Settings
+
+    template = load_prompt(Settings().prompts_dir, "judge")
+    return [{"role": m.role, "content": m.content}
+            for m in template.render(claim=claim.strip(), evidence=evidence.strip())]
 
 
 class LLMJudge:

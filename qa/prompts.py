@@ -78,5 +78,6 @@ def load_prompt(directory: Path, name: str) -> PromptTemplate:
 
 
 def delimit(text: str) -> str:
-    """Article text made safe to place between <passage> tags: it cannot close the tag."""
-    return re.sub(r"(?i)<(/?)passage", r"‹\1passage", text)
+    """Article text made safe to place between the `<<<` and `>>>` lines that delimit a passage
+    in a prompt: it cannot close its passage early or open another one."""
+    return text.replace("<<<", "‹‹‹").replace(">>>", "›››")

@@ -58,6 +58,7 @@ class Settings:
     local_model_path: str = ""  # GGUF file; empty = the bundled Qwen2.5 1.5B from the `local` extra
     local_threads: int = 2
     local_context: int = 4096
+    support_scorer: str = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
     support_threshold: float = 0.5  # a cited sentence needs this support score (bench/calibrate.py)
     refusal_threshold: float = 0.35  # extractive: least relevance of an answer sentence (calibrated)
     min_passage_score: float = 0.2  # refuse without generating when no passage is this similar

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from qa.chunk import split_sentences
 from qa.embed import Embedder
+
+if TYPE_CHECKING:
+    from qa.llm_judge import LLMJudge
+    from qa.settings import Settings
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’\-]*")
 _STOP = frozenset(
@@ -38,6 +42,10 @@ class SupportScorer(Protocol):
     name: str
 
     def scores(self, claim: str, evidence: Sequence[str]) -> list[float]: ...
+
+    def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
+        """The best-supporting sentence window of a passage: (score, span in the passage)."""
+        ...
 
 
 def content_terms(text: str) -> list[tuple[str, float]]:
@@ -110,6 +118,48 @@ class LexicalSemanticScorer:
             for text, cos in zip(evidence, cosines)
         ]
 
+    def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
+        """Scores every window of one or two sentences. Single sentences are preferred: a
+        two-sentence window must beat them clearly, so quotes stay as short as the evidence allows."""
+        windows = sentence_windows(passage_text) or [(0, len(passage_text))]
+        scores = self.scores(claim, [passage_text[s:e] for s, e in windows])
+        single = {i for i, (s, e) in enumerate(windows) if len(split_sentences(passage_text[s:e])) <= 1}
+        best = max(range(len(windows)), key=lambda i: scores[i] - (0 if i in single else 0.05))
+        return scores[best], windows[best]
+
+
+class JudgeScorer:
+    """Support judged by the in-process LLM (`QA_SUPPORT_SCORER=judge`): the lexical-semantic
+    scorer picks the quote, the judge's P("yes") on that quote is the score. ~3 s per check on 2
+    cores, so it suits evaluation and quiet services more than busy ones."""
+
+    name = "llm-judge"
+
+    def __init__(self, judge: "LLMJudge", quote_picker: LexicalSemanticScorer) -> None:
+        self.judge = judge
+        self.quote_picker = quote_picker
+
+    def scores(self, claim: str, evidence: Sequence[str]) -> list[float]:
+        return [round(self.judge.support_probability(claim, text), 4) for text in evidence]
+
+    def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
+        _, (start, end) = self.quote_picker.best_support(claim, passage_text)
+        return self.scores(claim, [passage_text[start:end]])[0], (start, end)
+
+
+def make_scorer(settings: "Settings", embedder: Embedder) -> SupportScorer:
+    """The support scorer the settings choose: `lexical` (default) or `judge`."""
+    lexical = LexicalSemanticScorer(embedder)
+    if settings.support_scorer == "lexical":
+        return lexical
+    if settings.support_scorer == "judge":
+        from qa.backends.local import LocalBackend
+        from qa.llm_judge import LLMJudge
+
+        backend = LocalBackend(settings)
+        return JudgeScorer(LLMJudge(backend.llama, lock=backend.lock), lexical)
+    raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose lexical or judge")
+
 
 def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]:
     """Spans of every run of 1..max_sentences consecutive sentences of `text`."""
@@ -122,14 +172,14 @@ def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]
     return windows
 
 
-def best_support(scorer: SupportScorer, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
-    """The best-supporting window of the passage for `claim`: (score, span in the passage).
-
-    Single sentences are preferred: a two-sentence window must beat them clearly, so quotes stay
-    as short as the evidence allows.
-    """
-    windows = sentence_windows(passage_text) or [(0, len(passage_text))]
-    scores = scorer.scores(claim, [passage_text[s:e] for s, e in windows])
-    single = [i for i, (s, e) in enumerate(windows) if len(split_sentences(passage_text[s:e])) <= 1]
-    best = max(range(len(windows)), key=lambda i: scores[i] - (0 if i in single else 0.05))
-    return scores[best], windows[best]
+def relevance_scores(embedder: Embedder, question: str, texts: Sequence[str]) -> list[float]:
+    """How well each text answers `question`, in [0, 1]: 0.7 x embedding cosine + 0.3 x the
+    share of the question's content words it contains. The refusal threshold applies to this."""
+    if not texts:
+        return []
+    vectors = embedder.encode([question, *texts])
+    cosines = vectors[1:] @ vectors[0]
+    return [
+        float(np.clip(0.7 * float(cos) + 0.3 * lexical_recall(question, text), 0.0, 1.0))
+        for text, cos in zip(texts, cosines)
+    ]

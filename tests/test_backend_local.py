@@ -57,7 +57,9 @@ def citations(answer: str) -> set[int]:
 
 @pytest.fixture(scope="module")
 def backend() -> LocalBackend:
-    return from_settings(Settings.from_env({}))  # the bundled model, whatever QA_* says
+    # The bundled model, whatever QA_* says. One thread: on this shared 2-core machine llama.cpp's
+    # two threads spin at every barrier while the other is descheduled, measured 5-10x slower.
+    return from_settings(Settings.from_env({}, local_threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def test_answers_with_the_number_and_cites_its_passage(backend: LocalBackend) ->
     answer = backend.complete(rag_request("By how much will China increase its defense spending this year?"))
     assert "7.2" in answer
     assert 1 in citations(answer)
-    assert citations(answer) <= {1, 4}, answer
+    assert citations(answer) == {1}, answer
 
 
 def test_answers_from_the_second_passage(backend: LocalBackend) -> None:
@@ -94,6 +96,15 @@ def test_stream_yields_deltas_of_a_cited_answer(backend: LocalBackend) -> None:
     assert 4 in citations(answer)
 
 
+def test_prompt_over_the_context_window_is_a_backend_error(backend: LocalBackend) -> None:
+    request = rag_request("Why? " * 5000)  # > local_context (4096) tokens: fails before any decoding
+    with pytest.raises(BackendError, match="context window") as raised:
+        backend.complete(request)
+    assert raised.value.status == 502
+    with pytest.raises(BackendError, match="context window"):
+        list(backend.stream(request))
+
+
 def test_judge_separates_supported_from_unsupported_claims(judge: LLMJudge) -> None:
     supported = judge.support_probability("China will raise defence spending by 7.2 percent.", PASSAGES[1])
     wrong_number = judge.support_probability("China will raise defence spending by 12 percent.", PASSAGES[1])
@@ -104,7 +115,7 @@ def test_judge_separates_supported_from_unsupported_claims(judge: LLMJudge) -> N
     assert supported > 0.8
     assert wrong_number < 0.2
     assert unrelated < 0.2
-    # deterministic, also after the backend generated in between
+    # deterministic: the model state is reset before every score
     assert judge.support_probability("China will raise defence spending by 7.2 percent.", PASSAGES[1]) == supported
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
-
 from qa.backends.base import GenerationRequest
 from qa.chunk import split_sentences
 from qa.embed import get_embedder
 from qa.settings import Settings
-from qa.support import lexical_recall
+from qa.support import relevance_scores
 
 REFUSAL = "I don't know based on the provided articles."
 MAX_SENTENCES = 2
@@ -40,12 +38,8 @@ class ExtractiveBackend:
                     candidates.append((passage.number, text))
         if not candidates:
             return []
-        vectors = self.embedder.encode([request.question] + [text for _, text in candidates])
-        cosines = vectors[1:] @ vectors[0]
-        ranked = [
-            (relevance(float(cos), request.question, text), number, text)
-            for (number, text), cos in zip(candidates, cosines)
-        ]
+        scores = relevance_scores(self.embedder, request.question, [text for _, text in candidates])
+        ranked = [(score, number, text) for (number, text), score in zip(candidates, scores)]
         return sorted(ranked, key=lambda item: -item[0])
 
     def complete(self, request: GenerationRequest) -> str:
@@ -60,11 +54,6 @@ class ExtractiveBackend:
         text = self.complete(request)
         for i, piece in enumerate(text.split(" ")):
             yield piece if i == 0 else " " + piece
-
-
-def relevance(cosine: float, question: str, sentence: str) -> float:
-    """How well a sentence answers a question: embedding cosine plus question-word overlap."""
-    return float(np.clip(0.7 * cosine + 0.3 * lexical_recall(question, sentence), 0.0, 1.0))
 
 
 def _unterminated(sentence: str) -> str:

@@ -191,6 +191,8 @@ class LocalBackend:
                     content = chunk["choices"][0]["delta"].get("content")
                     if content:
                         yield content
+            except BackendError:
+                raise
             except (ValueError, RuntimeError) as exc:
                 raise BackendError(f"local model failed: {exc}", status=502) from exc
 

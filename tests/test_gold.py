@@ -1,0 +1,94 @@
+"""The CI gate: the gold question set over the seeded index, with the default (extractive) model.
+
+tests/gold/seeds.jsonl holds questions about the two seed articles (answers copied verbatim from
+them, gold_ids = the article) and questions they don't answer, some of them near misses. The
+thresholds sit just below what the system achieved when they were set (figures beside each), so a
+change that hurts retrieval, answers, citations or refusals fails the build. Raise a threshold
+when the system improves; never lower one to make a change pass without saying why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.evaluate import EvalReport, load_questions, run_eval
+from qa.index import Index
+from qa.settings import Settings
+
+from .conftest import TAIWAN_ID, TRUMP_ID
+
+GOLD = Path(__file__).parent / "gold" / "seeds.jsonl"
+
+# metric: (threshold, achieved when set)
+MIN_RECALL_AT_5 = 0.95  # 1.000 (14/14)
+MIN_MRR = 0.95  # 1.000
+MIN_NDCG_AT_10 = 0.95  # 1.000
+MIN_CONTAINS_GOLD = 0.9  # 0.929 (13/14: "Who is Taiwan's Defence Minister?" is answered with other sentences)
+MIN_CITATION_RECALL = 0.95  # 1.000
+MIN_CITATION_PRECISION = 0.95  # 1.000
+MAX_ANSWERABLE_REFUSED = 0.0  # 0.000 (0/14); the ceiling asked of the system is 0.15
+MIN_UNANSWERABLE_REFUSED = 0.3  # 0.333 (2/6) -- below the 0.8 target: see test_refusal_target
+TARGET_UNANSWERABLE_REFUSED = 0.8
+
+
+@pytest.fixture(scope="module")
+def report(seeded_dir: Path, embedder, tmp_path_factory: pytest.TempPathFactory) -> EvalReport:  # noqa: ANN001
+    """One run over the gold set (a read-only view of the session's seeded index)."""
+    settings = Settings.from_env({}, index_dir=seeded_dir, tiktoken_cache_dir=tmp_path_factory.mktemp("tiktoken"))
+    with Index.open(settings, embedder=embedder, writable=False) as index:
+        return run_eval(index, settings, load_questions(GOLD), k=5, progress=False)
+
+
+def failures(report: EvalReport, field: str) -> str:
+    """The questions that lost a metric, for the assertion message."""
+    lost = [f"{r.id}: {r.question!r} -> {r.answer[:100]!r}" for r in report.records
+            if getattr(r, field) not in (None, True, 1.0)]
+    return "\n  ".join(["questions that lost it:", *lost])
+
+
+def test_gold_set_is_well_formed() -> None:
+    questions = load_questions(GOLD)
+    seeds = "\n".join(p.read_text() for p in (Path(__file__).parent.parent / "seeds").glob("*.md"))
+    assert len(questions) == len({q.id for q in questions}) >= 20
+    unanswerable = [q for q in questions if q.kind == "unanswerable"]
+    assert len(unanswerable) >= 6
+    for question in questions:
+        assert set(question.gold_ids) <= {TAIWAN_ID, TRUMP_ID}
+        for answer in question.answers:
+            assert answer in seeds, f"{question.id}: {answer!r} is not verbatim in the seeds"
+
+
+def test_retrieval(report: EvalReport) -> None:
+    assert report.recall_at_k >= MIN_RECALL_AT_5, failures(report, "recall_at_k")
+    assert report.mrr >= MIN_MRR, failures(report, "reciprocal_rank")
+    assert report.ndcg_at_10 >= MIN_NDCG_AT_10, failures(report, "ndcg_at_10")
+
+
+def test_answers_contain_gold(report: EvalReport) -> None:
+    assert report.contains_gold >= MIN_CONTAINS_GOLD, failures(report, "contains_gold")
+
+
+def test_citations(report: EvalReport) -> None:
+    assert report.citation_recall >= MIN_CITATION_RECALL, failures(report, "citation_recall")
+    assert report.citation_precision >= MIN_CITATION_PRECISION, failures(report, "citation_precision")
+
+
+def test_refusals(report: EvalReport) -> None:
+    wrongly_refused = [r.id for r in report.records if r.kind == "answerable" and r.refused]
+    answered = [f"{r.id} -> {r.answer[:80]!r}" for r in report.records if r.kind == "unanswerable" and not r.refused]
+    assert report.answerable_refused <= MAX_ANSWERABLE_REFUSED, f"wrongly refused: {wrongly_refused}"
+    assert report.unanswerable_refused >= MIN_UNANSWERABLE_REFUSED, f"answered anyway: {answered}"
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the extractive backend answers near-miss questions (Japan's "
+                   "defence budget, India's, the Netherlands' F-16s...) with on-topic sentences about China and "
+                   "Taiwan; when refusals improve this passes, fails as XPASS, and the threshold above goes up")
+def test_refusal_target(report: EvalReport) -> None:
+    assert report.unanswerable_refused >= TARGET_UNANSWERABLE_REFUSED
+
+
+def test_latency_is_reported(report: EvalReport) -> None:
+    assert {"retrieve_ms", "generate_ms", "check_ms", "total_ms"} <= set(report.latency_ms)
+    assert all(v["p50"] <= v["p95"] for v in report.latency_ms.values())

@@ -1,0 +1,51 @@
+"""Support scorers: lexical-semantic (default), the LLM judge, and question relevance."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.embed import SentenceTransformerEmbedder
+from qa.settings import Settings
+from qa.support import JudgeScorer, LexicalSemanticScorer, make_scorer, number_agreement, relevance_scores
+
+PASSAGE = (
+    "Taiwan is upgrading its air raid warning and shelter systems. "
+    "China will increase its defense spending by 7.2 percent this year, maintaining a steady growth rate. "
+    "Xi aims to complete a full military modernization by 2035."
+)
+
+
+def test_lexical_scorer_quotes_the_supporting_sentence(embedder: SentenceTransformerEmbedder) -> None:
+    scorer = make_scorer(Settings(), embedder)
+    assert isinstance(scorer, LexicalSemanticScorer)
+    score, (start, end) = scorer.best_support("Beijing will raise defense spending 7.2 percent.", PASSAGE)
+    assert PASSAGE[start:end].startswith("China will increase") and PASSAGE[start:end].endswith("growth rate.")
+    assert score > Settings().support_threshold
+
+
+def test_number_agreement() -> None:
+    assert number_agreement("Spending rose 7.2 percent in 2025.", PASSAGE + " In 2025.") == 1.0
+    assert number_agreement("Spending rose 9 percent.", PASSAGE) == pytest.approx(0.4)
+    assert number_agreement("Spending rose.", PASSAGE) == 1.0
+
+
+def test_relevance_ranks_the_answering_sentence_first(embedder: SentenceTransformerEmbedder) -> None:
+    sentences = ["Taiwan is upgrading its air raid warning and shelter systems.",
+                 "China will increase its defense spending by 7.2 percent this year."]
+    scores = relevance_scores(embedder, "How much will China's defense spending grow?", sentences)
+    assert scores[1] > scores[0] and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_unknown_scorer_is_a_clear_error(embedder: SentenceTransformerEmbedder) -> None:
+    with pytest.raises(ValueError, match="lexical or judge"):
+        make_scorer(Settings(support_scorer="nli"), embedder)
+
+
+@pytest.mark.local_llm
+def test_judge_scorer_separates_supported_from_altered_claims(embedder: SentenceTransformerEmbedder) -> None:
+    scorer = make_scorer(Settings(support_scorer="judge", local_threads=1), embedder)
+    assert isinstance(scorer, JudgeScorer)
+    right, span = scorer.best_support("China will raise defence spending by 7.2 percent this year.", PASSAGE)
+    wrong, _ = scorer.best_support("China will raise defence spending by 12 percent this year.", PASSAGE)
+    assert "7.2 percent" in PASSAGE[span[0]:span[1]]
+    assert right > 0.8 > 0.2 > wrong
