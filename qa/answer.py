@@ -100,7 +100,9 @@ class Answerer:
         checked = None
         if raw and not _REFUSAL_PATTERNS.search(raw):
             checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
-        refused = checked is None or not checked.citations or not self._answers(request.question, checked)
+        # The extractive backend only answers with sentences relevant enough; an LLM may stray.
+        refused = checked is None or not checked.citations or (
+            backend.uses_llm and not self._answers(request.question, checked, passages))
         timings["check_ms"] = _ms_since(clock)
         timings["total_ms"] = _ms_since(started)
         yield FinalEvent(
@@ -118,11 +120,12 @@ class Answerer:
             )
         )
 
-    def _answers(self, question: str, checked: CheckedAnswer) -> bool:
+    def _answers(self, question: str, checked: CheckedAnswer, passages: list[Passage]) -> bool:
         """Whether some supported sentence is relevant to the question at all: a model that
         strays (or pads with a passage sentence beside the point) has not answered it."""
-        kept = [c.sentence for c in checked.checks if c.action != "dropped"]
-        relevance = relevance_scores(self.embedder, question, kept)
+        kept = [c for c in checked.checks if c.action != "dropped"]
+        contexts = ["\n".join(f"{p.title}\n{p.text}" for p in passages if p.number in c.supported_by) for c in kept]
+        relevance = relevance_scores(self.embedder, question, [c.sentence for c in kept], contexts)
         return max(relevance, default=0.0) >= self.settings.refusal_threshold
 
     def standalone_question(self, request: AskRequest, backend: Backend) -> str:

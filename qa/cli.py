@@ -312,7 +312,8 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
     if len(corpus_limits) not in (0, 1, len(corpora)):
         raise UserError(f"give --corpus-limit once, or once per --corpus ({len(corpora)} times), "
                         f"not {len(corpus_limits)} times")
-    limits = list(corpus_limits) * len(corpora) if len(corpus_limits) == 1 else list(corpus_limits) or [None] * len(corpora)
+    per_corpus: list[int | None] = list(corpus_limits) or [None]
+    per_corpus = per_corpus * len(corpora) if len(per_corpus) == 1 else per_corpus
     if corpora and index_dir is not None:
         raise UserError("--corpus builds a scratch index, --index evaluates an existing one: give one "
                         "of them (--keep-index DIR keeps the scratch index)")
@@ -320,20 +321,20 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
         questions, heldout = select_questions(load_questions(questions_path), split)
     except QuestionFileError as error:
         raise UserError(str(error)) from error
-    if heldout and split is None:
+    if heldout:
         err_console.print(f'note: skipped {heldout} questions of split "heldout" (reserved for acceptance '
-                          "checks); --split heldout evaluates them", highlight=False)
+                          "checks; --split heldout evaluates them)", highlight=False)
     if not questions:
         raise UserError(f"no questions to evaluate in {questions_path}"
                         + (f" with split {split!r}" if split else ""))
 
-    def articles(path: Path, limit: int | None):  # noqa: ANN202 - streamed: never all in memory
+    def articles(path: Path, first: int | None):  # noqa: ANN202 - streamed: never all in memory
         for item in iter_paths([path]):
             if isinstance(item, LoadProblem):
                 err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
                 continue
             loaded = (a for a in load_path(item) if not _report_problem(a))
-            yield from itertools.islice(loaded, limit) if limit else loaded
+            yield from itertools.islice(loaded, first) if first else loaded
 
     with contextlib.ExitStack() as stack:
         if corpora:
@@ -341,8 +342,8 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
             settings = load_settings(ctx, index_dir=folder / "index" if keep_index is None else folder)
             index = stack.enter_context(open_index(settings, writable=True, create=True))
             ingestor = Ingestor(index, settings, progress=progress)
-            for path, limit in zip(corpora, limits):
-                report = ingestor.ingest_articles(articles(path, limit), origin=str(path.resolve()))
+            for path, first in zip(corpora, per_corpus):
+                report = ingestor.ingest_articles(articles(path, first), origin=str(path.resolve()))
                 err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
                                   f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)",
                                   highlight=False)

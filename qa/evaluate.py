@@ -28,9 +28,10 @@ Metrics (pure functions below, averaged over the questions they apply to):
   - latency: p50 and p95 of every stage in `Answer.timings` (total_ms included).
 
 Support ("does this evidence support this claim") is the scorer the answers are checked with
-(`LexicalSemanticScorer`, threshold `settings.support_threshold`). The evidence score is the
-best of: the best window of one or two sentences (exactly `citations.check_answer`'s check), and
-the whole cited text (ALCE's concatenation, which lets facts from several passages combine). So
+(`Answerer.scorer`: lexical-semantic by default, the LLM judge with QA_SUPPORT_SCORER=judge;
+threshold `settings.support_threshold`). The evidence score is the better of: the scorer's
+best window of one or two sentences (exactly `citations.check_answer`'s check), and the whole
+cited text (ALCE's concatenation, which lets facts from several passages combine). So
 every sentence `check_answer` kept with a single citation counts as supported here; a change that
 breaks markers, quotes or the check itself shows up as lost citation recall or precision.
 """
@@ -48,14 +49,19 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from qa.answer_types import Answer, AskRequest
 from qa.citations import split_answer, strip_markers
-from qa.support import SupportScorer, sentence_windows
+from qa.support import SupportScorer
+
+if TYPE_CHECKING:
+    from qa.answer import Answerer
+    from qa.index import Index
+    from qa.settings import Settings
 
 ANSWERABLE = "answerable"
 UNANSWERABLE = "unanswerable"
@@ -242,15 +248,15 @@ def token_f1(prediction: str, golds: Iterable[str]) -> float:
 
 
 def support_score(scorer: SupportScorer, claim: str, evidence: Sequence[str]) -> float:
-    """How well the evidence texts together support `claim` (0.0 without evidence): the best
-    score of any window of one or two consecutive sentences (the windows `check_answer` scores)
-    and of the whole concatenation (ALCE's premise), in one scorer call."""
+    """How well the evidence texts together support `claim` (0.0 without evidence): the better
+    of the scorer's own best-window check (what `check_answer` applies to each cited passage) on
+    the concatenated texts, and its score of the whole concatenation (ALCE's premise)."""
     texts = [t for t in evidence if t.strip()]
     if not texts:
         return 0.0
     joined = "\n".join(texts)
-    windows = [joined[s:e] for s, e in sentence_windows(joined)]
-    return max(scorer.scores(claim, [*windows, joined]))
+    window, _ = scorer.best_support(claim, joined)
+    return max(window, scorer.scores(claim, [joined])[0])
 
 
 @dataclass
@@ -469,18 +475,19 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def run_eval(
-    index: Any,
-    settings: Any,
+    index: "Index",
+    settings: "Settings",
     questions: Iterable[EvalQuestion | Mapping[str, Any]],
     *,
     k: int = 5,
     model: str | None = None,
     limit: int | None = None,
     progress: bool = True,
-    answerer: Any = None,
+    answerer: "Answerer | None" = None,
 ) -> EvalReport:
-    """Ask every question through `Answerer(index, settings)` and score the answers.
+    """Ask every question through `Answerer(index, settings)` (or `answerer`) and score the answers.
 
+    `k` passages per question (recall@k); `model` the answer backend (default: settings.model).
     Skipped questions (answers without gold_ids) are counted but not asked; `limit` caps the
     number of questions asked (the first ones, in file order)."""
     from qa.answer import Answerer

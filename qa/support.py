@@ -120,7 +120,11 @@ class LexicalSemanticScorer:
 
     def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
         """Scores every window of one or two sentences. Single sentences are preferred: a
-        two-sentence window must beat them clearly, so quotes stay as short as the evidence allows."""
+        two-sentence window must beat them clearly, so quotes stay as short as the evidence allows.
+        A claim quoted verbatim from the passage is fully supported, with no model call."""
+        verbatim = verbatim_span(claim, passage_text)
+        if verbatim is not None:
+            return 1.0, verbatim
         windows = sentence_windows(passage_text) or [(0, len(passage_text))]
         scores = self.scores(claim, [passage_text[s:e] for s, e in windows])
         single = {i for i, (s, e) in enumerate(windows) if len(split_sentences(passage_text[s:e])) <= 1}
@@ -161,6 +165,19 @@ def make_scorer(settings: "Settings", embedder: Embedder) -> SupportScorer:
     raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose lexical or judge")
 
 
+def verbatim_span(claim: str, passage_text: str) -> tuple[int, int] | None:
+    """The span of the passage sentence(s) that `claim` quotes word for word, if it does."""
+    words = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", claim).split()
+    if len(words) < 4:
+        return None
+    words[-1] = words[-1].rstrip(".")  # the claim's final period may be a re-punctuated comma
+    match = re.search(r"\s+".join(re.escape(word) for word in words if word), passage_text)
+    if match is None:
+        return None
+    spans = [span for span in split_sentences(passage_text) if span[1] > match.start() and span[0] < match.end()]
+    return (spans[0][0], spans[-1][1]) if spans else (match.start(), match.end())
+
+
 def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]:
     """Spans of every run of 1..max_sentences consecutive sentences of `text`."""
     spans = split_sentences(text)
@@ -172,14 +189,45 @@ def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]
     return windows
 
 
-def relevance_scores(embedder: Embedder, question: str, texts: Sequence[str]) -> list[float]:
+def relevance_scores(
+    embedder: Embedder, question: str, texts: Sequence[str], contexts: Sequence[str] | None = None
+) -> list[float]:
     """How well each text answers `question`, in [0, 1]: 0.7 x embedding cosine + 0.3 x the
-    share of the question's content words it contains. The refusal threshold applies to this."""
+    share of the question's content words it contains, scaled down when the names the question
+    asks about (Japan, the Federal Reserve...) are missing from the text's context (its passage).
+    The refusal threshold applies to this."""
     if not texts:
         return []
     vectors = embedder.encode([question, *texts])
     cosines = vectors[1:] @ vectors[0]
+    contexts = texts if contexts is None else contexts
     return [
         float(np.clip(0.7 * float(cos) + 0.3 * lexical_recall(question, text), 0.0, 1.0))
-        for text, cos in zip(texts, cosines)
+        * name_coverage(question, context)
+        for text, cos, context in zip(texts, cosines, contexts)
     ]
+
+
+_NAME = re.compile(r"\b(?:[A-Z][\w’'\-]*|[A-Za-z]+-\d+)")
+_QUESTION_WORDS = frozenset("who what when where which why how whose whom is are was were did does do "
+                            "can could will would should has have had in on at by for the a an and".split())
+
+
+def question_names(question: str) -> set[str]:
+    """The proper names a question asks about: capitalized words (not the first) and codes like F-16."""
+    names = set()
+    for match in _NAME.finditer(question):
+        word = re.sub(r"['’]s$", "", match.group())
+        if match.start() == 0 or word.lower() in _QUESTION_WORDS:
+            continue
+        names.add(word)
+    return names
+
+
+def name_coverage(question: str, context: str) -> float:
+    """1.0 when every name in the question occurs in `context`, down to 0.4 when none does."""
+    names = question_names(question)
+    if not names:
+        return 1.0
+    found = sum(1 for name in names if re.search(rf"\b{re.escape(name)}", context, re.IGNORECASE))
+    return 0.4 + 0.6 * found / len(names)

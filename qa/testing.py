@@ -108,8 +108,9 @@ def assert_supported(answer: Answer, scorer: SupportScorer | None = None, thresh
     """Every sentence is supported by the passages it cites (together), by the same check as
     `qa eval`'s citation recall: the support score of the cited passages is at least `threshold`.
 
-    `scorer` defaults to the `LexicalSemanticScorer` of the default embedding model, `threshold`
-    to `Settings().support_threshold` (pass your settings' values if you changed them).
+    `scorer` defaults to the scorer the settings choose (`QA_SUPPORT_SCORER`: lexical-semantic
+    unless set), `threshold` to their `support_threshold`; pass your answerer's
+    (`answerer.scorer`, `answerer.settings.support_threshold`) to be sure they match.
 
         assert_supported(answer)
         assert_supported(answer, scorer=answerer.scorer, threshold=settings.support_threshold)
@@ -124,9 +125,9 @@ def assert_supported(answer: Answer, scorer: SupportScorer | None = None, thresh
             threshold = settings.support_threshold
         if scorer is None:
             from qa.embed import get_embedder
-            from qa.support import LexicalSemanticScorer
+            from qa.support import make_scorer
 
-            scorer = LexicalSemanticScorer(get_embedder(settings))
+            scorer = make_scorer(settings, get_embedder(settings))
     if answer.refused:
         _fail("expected a supported answer, but it was refused", answer)
     by_number = {p.number: p for p in answer.passages}

@@ -39,6 +39,7 @@ from qa.evaluate import (
     token_f1,
 )
 from qa.settings import Settings
+from qa.support import sentence_windows
 
 from .conftest import TAIWAN_ID
 
@@ -121,6 +122,12 @@ class WordScorer:
         self.calls += 1
         return [1.0 if self.words(claim) <= self.words(text) else 0.0 for text in evidence]
 
+    def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
+        windows = sentence_windows(passage_text) or [(0, len(passage_text))]
+        scores = self.scores(claim, [passage_text[s:e] for s, e in windows])
+        best = max(range(len(windows)), key=scores.__getitem__)
+        return scores[best], windows[best]
+
 
 def passage(number: int, text: str, article_id: str = "art") -> Passage:
     return Passage(number=number, article_id=article_id, chunk_id=number * 10, title="t", text=text,
@@ -166,7 +173,7 @@ def test_support_check_caches_repeated_questions() -> None:
     scorer = WordScorer()
     check = SupportCheck(scorer, 0.5)
     assert check("Alpha rose.", ["Alpha rose."]) and check("Alpha rose.", ["Alpha rose."])
-    assert scorer.calls == 1
+    assert scorer.calls == 2  # the best window, and the whole text: once
     assert check("Alpha rose.", []) is False
 
 
@@ -337,13 +344,17 @@ def test_eval_command_with_a_scratch_corpus(tmp_path: Path, monkeypatch: pytest.
     questions = write_jsonl(tmp_path / "q.jsonl", [
         {"id": "1", "question": "When was Pluto reclassified as a dwarf planet?", "answers": ["2006"],
          "gold_ids": ["pluto"]},
+        {"id": "2", "question": "What was Pluto reclassified as in 2006?", "answers": ["dwarf planet"],
+         "gold_ids": ["pluto"]},
+        {"id": "3", "question": "Beyond --limit?", "answers": ["x"], "gold_ids": ["never"]},
     ])
     keep = tmp_path / "scratch"
     result = CliRunner().invoke(main, ["eval", str(questions), "--corpus", str(corpus), "--corpus-limit", "1",
-                                       "--keep-index", str(keep), "--json", "--no-progress"])
+                                       "--keep-index", str(keep), "--limit", "2", "--json", "--no-progress"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["index"]["articles"] == 1  # streamed, only the first article
+    assert data["counts"]["questions"] == 2  # --limit, independent of --corpus-limit
     assert data["retrieval"]["recall@5"] == 1.0 and data["answers"]["contains_gold"] == 1.0
     assert (keep / "manifest.json").exists()
 
@@ -355,6 +366,9 @@ def test_eval_command_errors(tmp_path: Path, seeded_dir: Path) -> None:
     assert result.exit_code != 0 and "no questions to evaluate" in result.stderr
     result = runner.invoke(main, ["eval", str(questions), "--corpus-limit", "3"])
     assert result.exit_code != 0 and "only apply with --corpus" in result.stderr
+    result = runner.invoke(main, ["eval", str(questions), "--corpus", str(questions), "--corpus", str(questions),
+                                  "--corpus-limit", "1", "--corpus-limit", "2", "--corpus-limit", "3"])
+    assert result.exit_code != 0 and "once per --corpus (2 times), not 3 times" in result.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text("[1, 2]\n")
     result = runner.invoke(main, ["eval", str(bad), "--index", str(seeded_dir)])

@@ -35,11 +35,12 @@ class ExtractiveBackend:
                 # overlapping chunks repeat sentences: cite the first (best-ranked) passage only
                 if end - start >= 20 and (passage.article_id, text) not in seen:
                     seen.add((passage.article_id, text))
-                    candidates.append((passage.number, text))
+                    candidates.append((passage.number, text, f"{passage.title}\n{passage.text}"))
         if not candidates:
             return []
-        scores = relevance_scores(self.embedder, request.question, [text for _, text in candidates])
-        ranked = [(score, number, text) for (number, text), score in zip(candidates, scores)]
+        scores = relevance_scores(self.embedder, request.question, [text for _, text, _ in candidates],
+                                  [context for _, _, context in candidates])
+        ranked = [(score, number, text) for (number, text, _), score in zip(candidates, scores)]
         return sorted(ranked, key=lambda item: -item[0])
 
     def complete(self, request: GenerationRequest) -> str:
