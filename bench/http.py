@@ -4,14 +4,15 @@
     python bench/http.py --corpus /work/shared/eval/bbc/articles.jsonl.gz --corpus-limit 2000
 
 Starts the real service (`qa serve`) on 127.0.0.1 with a scratch index of the bundled seeds (or
-`--index DIR`, or the first `--corpus-limit` articles of `--corpus`), waits for /readyz, then for
-each number of concurrent clients sends `--requests` requests of `GET /v1/search?q=...&k=5` and
-of `POST /v1/ask {"question": ...}` (the default answer backend, extractive unless --model), and
-prints the latency p50/p99 and requests/s. First it measures, in-process on the same index, the
-raw cost of a query: `embedder.encode([q])` plus `FaissStore.search` (with as many candidates as
-the retriever asks for), each paired with the same query sent to /v1/search by one client, and
-prints the /v1/search p50 over the raw p50 (target: <= 1.3). The client runs on the same machine
-as the service and shares its CPUs. `--omp-passive` runs both with OMP_WAIT_POLICY=PASSIVE.
+`--index DIR`, or the first `--corpus-limit` articles of `--corpus`, queried with their titles),
+waits for /readyz, then for each number of concurrent clients sends `--requests` requests of
+`GET /v1/search?q=...&k=5` and of `POST /v1/ask {"question": ...}` (the default answer backend,
+extractive unless --model), and prints the latency p50/p99 and requests/s. First it measures,
+in-process on the same index, the raw cost of a query: `embedder.encode([q])` plus
+`FaissStore.search` (with as many candidates as the retriever asks for), each paired with the
+same query sent to /v1/search by one client, and prints the /v1/search p50 over the raw p50
+(target: <= 1.3). The client runs on the same machine as the service and shares its CPUs.
+`--omp-passive` runs both with OMP_WAIT_POLICY=PASSIVE.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import datetime
 import gzip
 import itertools
+import json
 import os
 import platform
 import socket
@@ -106,7 +108,13 @@ def build_corpus_index(corpus: Path, limit: int, directory: Path, settings: Sett
     sample = directory.parent / "corpus-sample.jsonl"
     opener = gzip.open if corpus.suffix == ".gz" else open
     with opener(corpus, "rt") as src, open(sample, "w") as dst:
-        dst.writelines(itertools.islice(src, limit))
+        lines = list(itertools.islice(src, limit))
+        dst.writelines(lines)
+    # query with the titles of articles spread over the sample (the seed questions are off-topic)
+    step = max(1, len(lines) // len(QUESTIONS))
+    titles = [json.loads(line).get("title") for line in lines[::step]]
+    if len([t for t in titles if t]) >= 5:
+        QUESTIONS[:] = [t for t in titles if t][: len(QUESTIONS)]
     settings = settings.replace(index_dir=directory)
     started = time.perf_counter()
     with Index.open(settings, embedder=get_embedder(settings)) as index:
@@ -206,8 +214,8 @@ def paired_query_cost(settings: Settings, index_dir: Path, base_url: str, rounds
     """The raw cost of a query in this process, paired with the same query over HTTP.
 
     For each question in turn: `embedder.encode([q])` + `FaissStore.search` (as many candidates as
-    the retriever asks for) on the same index, then `GET /v1/search?q=...` to the service, one
-    request at a time. Pairing them means both see the same machine load. Timed in a worker
+    the retriever asks for) on the same index, and `GET /v1/search?q=...` to the service, one
+    request at a time, in alternating order. Pairing them means both see the same machine load. Timed in a worker
     thread, as the service's handlers run (`sync_to_thread`), after one warm-up encode on the main
     thread (PyTorch's OpenMP pool then behaves as in the service; see bench/README.md). A last
     sample times encode + search on the main thread, where `qa search`/`qa ask` run it."""
@@ -230,10 +238,13 @@ def paired_query_cost(settings: Settings, index_dir: Path, base_url: str, rounds
         with httpx.Client(base_url=base_url, timeout=300) as client:
             for i in range(rounds + 5):
                 q = QUESTIONS[i % len(QUESTIONS)]
-                encode, search = raw(q)
+                if i % 2:  # alternate the order, so neither side always runs just after the other
+                    encode, search = raw(q)
                 started = time.perf_counter()
                 response = client.get("/v1/search", params={"q": q, "k": k})
                 elapsed = time.perf_counter() - started
+                if not i % 2:
+                    encode, search = raw(q)
                 if i < 5:  # warm-up
                     continue
                 if response.status_code != 200:

@@ -108,20 +108,31 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def ground_truth(mix: Mixture, n: int, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-k ids by inner product over all n vectors (streamed, faiss.IndexFlatIP per batch)."""
-    best_scores = np.full((len(queries), k), -np.inf, np.float32)
-    best_ids = np.full((len(queries), k), -1, np.int64)
-    for ids, vectors in mix.database(n):
-        flat = faiss.IndexFlatIP(mix.dim)
+class ExactTopK:
+    """Exact top-k ids by inner product, accumulated batch by batch (faiss.IndexFlatIP per batch)."""
+
+    def __init__(self, queries: np.ndarray, k: int) -> None:
+        self.queries, self.k = queries, k
+        self.scores = np.full((len(queries), k), -np.inf, np.float32)
+        self.ids = np.full((len(queries), k), -1, np.int64)
+
+    def update(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        flat = faiss.IndexFlatIP(vectors.shape[1])
         flat.add(vectors)
-        scores, local = flat.search(queries, min(k, len(vectors)))
-        scores_all = np.hstack([best_scores, scores])
-        ids_all = np.hstack([best_ids, ids[local]])
-        order = np.argsort(-scores_all, axis=1, kind="stable")[:, :k]
-        best_scores = np.take_along_axis(scores_all, order, axis=1)
-        best_ids = np.take_along_axis(ids_all, order, axis=1)
-    return best_ids
+        scores, local = flat.search(self.queries, min(self.k, len(vectors)))
+        scores_all = np.hstack([self.scores, scores])
+        ids_all = np.hstack([self.ids, ids[local]])
+        order = np.argsort(-scores_all, axis=1, kind="stable")[:, : self.k]
+        self.scores = np.take_along_axis(scores_all, order, axis=1)
+        self.ids = np.take_along_axis(ids_all, order, axis=1)
+
+
+def ground_truth(mix: Mixture, n: int, queries: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-k ids over all n vectors, in one pass over the data."""
+    exact = ExactTopK(queries, k)
+    for ids, vectors in mix.database(n):
+        exact.update(ids, vectors)
+    return exact.ids
 
 
 # -- memory ---------------------------------------------------------------------------------------
@@ -176,7 +187,9 @@ def nlist_of(spec: str) -> int | None:
     return None
 
 
-def build(mix: Mixture, n: int, index_type: str, train_size: int) -> Built:
+def build(mix: Mixture, n: int, index_type: str, train_size: int, exact: ExactTopK | None = None) -> Built:
+    """Build a FaissStore of n vectors; with `exact`, also feed it every vector (the ground truth
+    comes from the same pass over the data, outside the timed adds)."""
     spec = factory_string(index_type, n)  # what `Index.rebuild_vectors` builds from n vectors
     nlist = nlist_of(spec)
     if nlist:  # FaissStore trains on its first add: make that a sample big enough for the lists
@@ -191,6 +204,8 @@ def build(mix: Mixture, n: int, index_type: str, train_size: int) -> Built:
     # the training sample is the first `first` vectors, added in one call
     sample_ids = np.arange(first, dtype=np.int64)
     sample = np.vstack([v for _, v in mix.database(first)])
+    if exact is not None:
+        exact.update(sample_ids, sample)
     started = time.perf_counter()
     store.add(sample_ids, sample)
     train_s = time.perf_counter() - started
@@ -199,6 +214,8 @@ def build(mix: Mixture, n: int, index_type: str, train_size: int) -> Built:
     done = first
     last_report = time.monotonic()
     for ids, vectors in mix.database(n, first=first):
+        if exact is not None:
+            exact.update(ids, vectors)
         started = time.perf_counter()
         store.add(ids, vectors)
         build_s += time.perf_counter() - started
@@ -318,10 +335,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     notes: list[str] = []
     for n in sizes:
-        started = time.perf_counter()
-        truth = ground_truth(mix, n, queries, args.k)
-        log_console.print(f"{n:,}: exact top-{args.k} in {time.perf_counter() - started:.1f} s, load {load()}",
-                          highlight=False)
+        truth = None
         for index_type in types:
             reason = skip_reason(index_type, n, args.dim, args)
             if reason:
@@ -329,7 +343,10 @@ def main() -> None:
                 log_console.print(reason, highlight=False)
                 continue
             log_console.print(f"{n:,} {index_type}: building ({factory_string(index_type, n)})", highlight=False)
-            built = build(mix, n, index_type, args.train_size)
+            exact = ExactTopK(queries, args.k) if truth is None else None  # in the first build's pass
+            built = build(mix, n, index_type, args.train_size, exact)
+            if exact is not None:
+                truth = exact.ids
             log_console.print(f"  built in {built.build_s:.1f} s, RSS +{built.mem_mib:.0f} MiB, load {load()}",
                               highlight=False)
             first = True
@@ -365,15 +382,19 @@ def main() -> None:
 def parse_types(text: str, dim: int) -> list[str]:
     """Index types from `--types`: ';'-separated, or ','-separated with factory strings that contain
     commas put back together ("flat,hnsw,IVF1024,SQ8,PQ32" -> flat, hnsw, IVF1024,SQ8, PQ32)."""
-    if ";" in text:
-        return [t.strip() for t in text.split(";") if t.strip()]
-
     def valid(spec: str) -> bool:
         try:
             faiss.index_factory(dim, factory_string(spec, 1_000_000), faiss.METRIC_INNER_PRODUCT)
             return True
         except RuntimeError:
             return False
+
+    if ";" in text:
+        types = [t.strip() for t in text.split(";") if t.strip()]
+        for spec in types:
+            if not valid(spec):
+                raise SystemExit(f"--types: {spec!r} is not an index type FAISS can build")
+        return types
 
     types: list[str] = []
     pending = ""

@@ -102,7 +102,7 @@ class Answerer:
             checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
         # The extractive backend only answers with sentences relevant enough; an LLM may stray.
         refused = checked is None or not checked.citations or (
-            backend.uses_llm and not self._answers(request.question, checked, passages))
+            backend.uses_llm and not self._answers(standalone, checked, passages))
         timings["check_ms"] = _ms_since(clock)
         timings["total_ms"] = _ms_since(started)
         yield FinalEvent(

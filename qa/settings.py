@@ -59,8 +59,9 @@ class Settings:
     local_threads: int = 2
     local_context: int = 4096
     support_scorer: str = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
-    support_threshold: float = 0.5  # a cited sentence needs this support score (bench/calibrate.py)
-    refusal_threshold: float = 0.35  # extractive: least relevance of an answer sentence (calibrated)
+    # Calibrated by bench/calibrate.py (README, "Calibration"):
+    support_threshold: float = 0.68  # a cited sentence needs this support score
+    refusal_threshold: float = 0.48  # least relevance of an answer sentence to the question
     min_passage_score: float = 0.2  # refuse without generating when no passage is this similar
 
     # HTTP service

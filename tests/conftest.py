@@ -3,17 +3,24 @@ and an index of the bundled seeds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.embed import SentenceTransformerEmbedder, get_embedder  # noqa: E402
+from qa.embed import Embedder, SentenceTransformerEmbedder, get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -56,9 +63,7 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTrans
 @pytest.fixture
 def seeded_settings(seeded_dir: Path, tmp_path: Path) -> Settings:
     """Settings for a private copy of the seeded index (tests may write to it)."""
-    copy = tmp_path / "seeded-index"
-    shutil.copytree(seeded_dir, copy)
-    (copy / "write.lock").unlink(missing_ok=True)
+    copy = copy_index(seeded_dir, tmp_path / "seeded-index")
     return Settings.from_env({}, index_dir=copy, tiktoken_cache_dir=tmp_path.parent / "tiktoken-cache")
 
 
@@ -66,3 +71,48 @@ def seeded_settings(seeded_dir: Path, tmp_path: Path) -> Settings:
 def seeded_index(seeded_settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterator[Index]:
     with Index.open(seeded_settings, embedder=embedder) as opened:
         yield opened
+
+
+def copy_index(source: Path, destination: Path) -> Path:
+    """A private copy of an index folder (without the writer's lock file)."""
+    shutil.copytree(source, destination)
+    (destination / "write.lock").unlink(missing_ok=True)
+    return destination
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: Any) -> Iterator[str]:
+    """The real app (`create_app`) under uvicorn on 127.0.0.1, on a copy of the seeded index;
+    yields its base URL once /readyz answers."""
+    from qa.api import create_app
+
+    copy_index(seeded_dir, root / "index")
+    port = free_port()
+    settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
+                                 host="127.0.0.1", port=port, **overrides)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
+                                           port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        assert not thread.is_alive(), "the server did not shut down"

@@ -3,7 +3,6 @@ spoken to by the official `openai` client and by plain httpx."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -13,15 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from openai import OpenAI
 
-from qa.api import create_app
 from qa.backends import register_backend
 from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
 from qa.settings import Settings
-from tests.conftest import TAIWAN_ID
+from tests.conftest import TAIWAN_ID, live_server
 
 QUESTION = "By how much will China increase its defense spending this year?"
 ENDLESS_MODEL = "endless-live-test"
@@ -60,30 +57,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("live")
-    shutil.copytree(seeded_dir, root / "index")
-    (root / "index" / "write.lock").unlink(missing_ok=True)
-    port = free_port()
-    settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
-                                 host="127.0.0.1", port=port, rate_limit_per_minute=0)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.1)
-    yield url
-    server.should_exit = True
-    thread.join(30)
-    assert not thread.is_alive()
+    with live_server(seeded_dir, tmp_path_factory.mktemp("live"), embedder, rate_limit_per_minute=0) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from qa.answer_types import Answer, Citation
+from qa.answer_types import Answer
 from qa.backends.base import Passage
 from qa.cli import main, print_eval_report
 from qa.evaluate import (

@@ -21,16 +21,17 @@ from .conftest import TAIWAN_ID, TRUMP_ID
 
 GOLD = Path(__file__).parent / "gold" / "seeds.jsonl"
 
-# metric: (threshold, achieved when set)
-MIN_RECALL_AT_5 = 0.95  # 1.000 (14/14)
-MIN_MRR = 0.95  # 1.000
-MIN_NDCG_AT_10 = 0.95  # 1.000
-MIN_CONTAINS_GOLD = 0.9  # 0.929 (13/14: "Who is Taiwan's Defence Minister?" is answered with other sentences)
-MIN_CITATION_RECALL = 0.95  # 1.000
-MIN_CITATION_PRECISION = 0.95  # 1.000
-MAX_ANSWERABLE_REFUSED = 0.0  # 0.000 (0/14); the ceiling asked of the system is 0.15
-MIN_UNANSWERABLE_REFUSED = 0.3  # 0.333 (2/6) -- below the 0.8 target: see test_refusal_target
-TARGET_UNANSWERABLE_REFUSED = 0.8
+# Thresholds, and what the system achieved when they were set (extractive, k=5): first at commit
+# 17df9a2 (support_threshold 0.5, refusal_threshold 0.35), then with the recalibrated 0.68 / 0.48.
+MIN_RECALL_AT_5 = 0.95  # 1.000 / 1.000 (14/14); one miss (0.929) fails
+MIN_MRR = 0.95  # 1.000 / 1.000
+MIN_NDCG_AT_10 = 0.95  # 1.000 / 1.000
+MIN_CONTAINS_GOLD = 0.85  # 0.929 / 0.857 (13/14, 12/14: "Who is Taiwan's Defence Minister?" gets the Vice
+#                           Foreign Minister; recalibrated, "Who heads the American Chamber..." is refused)
+MIN_CITATION_RECALL = 0.95  # 1.000 / 1.000
+MIN_CITATION_PRECISION = 0.95  # 1.000 / 1.000
+MIN_UNANSWERABLE_REFUSED = 0.8  # 0.833 / 1.000 (5/6, 6/6: "Who is the chief executive of Microsoft?")
+MAX_ANSWERABLE_REFUSED = 0.075  # 0.000 / 0.071 (0/14, 1/14); two wrong refusals (0.143) fail
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +81,6 @@ def test_refusals(report: EvalReport) -> None:
     answered = [f"{r.id} -> {r.answer[:80]!r}" for r in report.records if r.kind == "unanswerable" and not r.refused]
     assert report.answerable_refused <= MAX_ANSWERABLE_REFUSED, f"wrongly refused: {wrongly_refused}"
     assert report.unanswerable_refused >= MIN_UNANSWERABLE_REFUSED, f"answered anyway: {answered}"
-
-
-@pytest.mark.xfail(strict=True, reason="known gap: the extractive backend answers near-miss questions (Japan's "
-                   "defence budget, India's, the Netherlands' F-16s...) with on-topic sentences about China and "
-                   "Taiwan; when refusals improve this passes, fails as XPASS, and the threshold above goes up")
-def test_refusal_target(report: EvalReport) -> None:
-    assert report.unanswerable_refused >= TARGET_UNANSWERABLE_REFUSED
 
 
 def test_latency_is_reported(report: EvalReport) -> None:

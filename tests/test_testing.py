@@ -79,7 +79,7 @@ def test_assert_supported(answered: Answer, refused: Answer, answerer: Answerer)
     assert_supported(answered, scorer=answerer.scorer, threshold=answerer.settings.support_threshold)
     made_up = replace(answered, answer="Japan will double its navy budget by 2030 [1].")
     with pytest.raises(AssertionError, match=r"sentence 1 is not supported by the passage\(s\) it cites \(\[1\]\): "
-                                             r"support 0\.\d+ < 0\.5: 'Japan will double"):
+                                             r"support 0\.\d+ < 0\.\d+: 'Japan will double"):
         assert_supported(made_up, scorer=answerer.scorer)
     with pytest.raises(AssertionError, match=r"sentence 1 cites \[9\], which is not a passage of the answer"):
         assert_supported(replace(answered, answer="China raises spending [9]."), scorer=answerer.scorer)

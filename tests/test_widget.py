@@ -7,28 +7,21 @@ of the seeded index, sharing the session's embedding model. Screenshots of every
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from qa.api import create_app
 from qa.backends import register_backend
 from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
 from qa.settings import PROJECT_ROOT, Settings
-from tests.conftest import TAIWAN_ID
+from tests.conftest import TAIWAN_ID, live_server
 
 pytestmark = pytest.mark.browser
 
@@ -71,39 +64,8 @@ register_backend(SLOW_MODEL, SlowBackend)
 
 
 # --- servers and the browser -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: Any) -> Iterator[str]:
-    """The real app (`create_app`) under uvicorn in a thread, on a copy of the seeded index."""
-    shutil.copytree(seeded_dir, root / "index")
-    (root / "index" / "write.lock").unlink(missing_ok=True)
-    port = free_port()
-    settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
-                                 host="127.0.0.1", port=port, **overrides)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
+def serve(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: Any):  # noqa: ANN201
+    return live_server(seeded_dir, root, embedder, **overrides)
 
 
 @pytest.fixture(scope="module")
