@@ -61,8 +61,8 @@ class Settings:
     support_scorer: str = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
     # Calibrated by bench/calibrate.py (README, "Calibration"):
     support_threshold: float = 0.68  # a cited sentence needs this support score
-    refusal_threshold: float = 0.48  # least relevance of an answer sentence to the question
-    min_passage_score: float = 0.2  # refuse without generating when no passage is this similar
+    refusal_threshold: float = 0.42  # least relevance of an answer sentence to the question
+    min_passage_score: float = 0.21  # refuse without generating when no passage is this similar
 
     # HTTP service
     host: str = "127.0.0.1"
