@@ -61,6 +61,17 @@ index_option = click.option(
 )
 
 
+def filter_options(command: Callable) -> Callable:
+    """The --source/--from/--to search filters shared by `search` and `ask`."""
+    for option in reversed([
+        click.option("--source", default=None, help="Only articles from this source."),
+        click.option("--from", "published_from", default=None, help="Published on or after (YYYY-MM-DD)."),
+        click.option("--to", "published_to", default=None, help="Published on or before (YYYY-MM-DD)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qa")
 @click.pass_context
@@ -104,9 +115,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], index_dir: Path | None, 
 @main.command()
 @click.argument("question")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="How many passages.")
-@click.option("--source", default=None, help="Only articles from this source.")
-@click.option("--from", "published_from", default=None, help="Published on or after (YYYY-MM-DD).")
-@click.option("--to", "published_to", default=None, help="Published on or before (YYYY-MM-DD).")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @index_option
 @click.pass_context
@@ -183,9 +192,7 @@ def list_articles(ctx: click.Context, limit: int, index_dir: Path | None) -> Non
 @click.argument("question")
 @click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="How many passages to retrieve.")
 @click.option("--model", default=None, help="Answer backend: extractive (default), openai, local, or a plugin.")
-@click.option("--source", default=None, help="Only articles from this source.")
-@click.option("--from", "published_from", default=None, help="Published on or after (YYYY-MM-DD).")
-@click.option("--to", "published_to", default=None, help="Published on or before (YYYY-MM-DD).")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the answer object the HTTP API returns.")
 @index_option
 @click.pass_context

@@ -21,17 +21,16 @@ from .conftest import TAIWAN_ID, TRUMP_ID
 
 GOLD = Path(__file__).parent / "gold" / "seeds.jsonl"
 
-# Thresholds, and what the system achieved when they were set (extractive, k=5): first at commit
-# 17df9a2 (support_threshold 0.5, refusal_threshold 0.35), then at b1f0b1d (recalibrated: 0.68 / 0.48).
-MIN_RECALL_AT_5 = 0.95  # 1.000 / 1.000 (14/14); one miss (0.929) fails
-MIN_MRR = 0.95  # 1.000 / 1.000
-MIN_NDCG_AT_10 = 0.95  # 1.000 / 1.000
-MIN_CONTAINS_GOLD = 0.85  # 0.929 / 0.857 (13/14, 12/14: "Who is Taiwan's Defence Minister?" gets the Vice
-#                           Foreign Minister; recalibrated, "Who heads the American Chamber..." is refused)
-MIN_CITATION_RECALL = 0.95  # 1.000 / 1.000
-MIN_CITATION_PRECISION = 0.95  # 1.000 / 1.000
-MIN_UNANSWERABLE_REFUSED = 0.8  # 0.833 / 1.000 (5/6, 6/6: "Who is the chief executive of Microsoft?")
-MAX_ANSWERABLE_REFUSED = 0.075  # 0.000 / 0.071 (0/14, 1/14); two wrong refusals (0.143) fail
+# Thresholds, and what the system achieved when they were set (extractive, k=5, support_threshold
+# 0.68, refusal_threshold 0.42 as calibrated by bench/calibrate.py).
+MIN_RECALL_AT_5 = 0.95  # 1.000 (14/14); one miss (0.929) fails
+MIN_MRR = 0.95  # 1.000
+MIN_NDCG_AT_10 = 0.95  # 1.000
+MIN_CONTAINS_GOLD = 0.9  # 0.929 (13/14: "Who is Taiwan's Defence Minister?" gets the Vice Foreign Minister)
+MIN_CITATION_RECALL = 0.95  # 1.000
+MIN_CITATION_PRECISION = 0.95  # 1.000
+MIN_UNANSWERABLE_REFUSED = 0.95  # 1.000 (6/6)
+MAX_ANSWERABLE_REFUSED = 0.0  # 0.000 (0/14)
 
 
 @pytest.fixture(scope="module")

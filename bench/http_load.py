@@ -1,7 +1,7 @@
 """HTTP latency and throughput of the running service, against the raw cost of a query.
 
-    python bench/http.py [--clients 1,8,32] [--requests 200] [--index DIR]
-    python bench/http.py --corpus /work/shared/eval/bbc/articles.jsonl.gz --corpus-limit 2000
+    python bench/http_load.py [--clients 1,8,32] [--requests 200] [--index DIR]
+    python bench/http_load.py --corpus /work/shared/eval/bbc/articles.jsonl.gz --corpus-limit 2000
 
 Starts the real service (`qa serve`) on 127.0.0.1 with a scratch index of the bundled seeds (or
 `--index DIR`, or the first `--corpus-limit` articles of `--corpus`, queried with their titles),
@@ -51,6 +51,7 @@ from rich.table import Table  # noqa: E402
 
 from qa.embed import get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
+from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -218,13 +219,17 @@ def paired_query_cost(settings: Settings, index_dir: Path, base_url: str, rounds
     request at a time, in alternating order. Pairing them means both see the same machine load. Timed in a worker
     thread, as the service's handlers run (`sync_to_thread`), after one warm-up encode on the main
     thread (PyTorch's OpenMP pool then behaves as in the service; see bench/README.md). A last
-    sample times encode + search on the main thread, where `qa search`/`qa ask` run it."""
+    sample times encode + search on the main thread, where `qa search`/`qa ask` run it. After each
+    pair, `Retriever.search` (what /v1/search runs: dense + BM25 + fusion + fetch) is timed too,
+    to split the service's extra time between retrieval and the HTTP layer."""
     settings = settings.replace(index_dir=index_dir)
     embedder = get_embedder(settings)
     index = Index.open(settings, embedder=embedder, writable=False, create=False)
     store = index.vectors
     n = max(k, settings.search_candidates)  # what the retriever asks FAISS for
+    retriever = Retriever(index, settings)
     result: dict = {"encode": [], "search": [], "total": [], "http": [], "main thread": [], "errors": 0,
+                    "retriever": [], "keyword": [], "fetch": [],
                     "candidates": n, "vectors": len(store), "index_type": store.index_type}
 
     def raw(q: str) -> tuple[float, float]:
@@ -254,6 +259,12 @@ def paired_query_cost(settings: Settings, index_dir: Path, base_url: str, rounds
                 result["search"].append(search)
                 result["total"].append(encode + search)
                 result["http"].append(elapsed)
+                # where the service's extra time goes: the full hybrid retrieval, in-process
+                started = time.perf_counter()
+                timings = retriever.search(q, k).timings
+                result["retriever"].append(time.perf_counter() - started)
+                result["keyword"].append(timings.keyword_ms / 1000)
+                result["fetch"].append(timings.fetch_ms / 1000)
 
     try:
         embedder.encode(["warm up on the main thread"])
@@ -288,7 +299,7 @@ def main() -> None:
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     settings = Settings.from_env()
 
-    console.print(f"[bold]bench/http.py[/] {datetime.datetime.now().isoformat(timespec='seconds')}  "
+    console.print(f"[bold]bench/http_load.py[/] {datetime.datetime.now().isoformat(timespec='seconds')}  "
                   f"{platform.node()}: {os.cpu_count()} CPUs, load {load()} (1/5/15 min), "
                   f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}", highlight=False)
     with tempfile.TemporaryDirectory(prefix="qa-bench-http-") as scratch:
@@ -318,6 +329,8 @@ def main() -> None:
                 raw_table.add_column(column, justify="right")
             for stage, label in (("encode", "embedder.encode([q])"), ("search", "FaissStore.search"),
                                  ("total", "raw: encode + search"), ("http", "GET /v1/search, 1 client"),
+                                 ("retriever", "Retriever.search in-process (hybrid)"),
+                                 ("keyword", "  of which BM25 keyword search"), ("fetch", "  of which SQLite fetch"),
                                  ("main thread", "raw on the main thread (CLI)")):
                 raw_table.add_row(label, *(f"{v:.2f}" for v in percentiles(raw[stage])))
             console.print(raw_table)
