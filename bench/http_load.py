@@ -12,20 +12,13 @@ in-process on the same index, the raw cost of a query: `embedder.encode([q])` pl
 `FaissStore.search` (with as many candidates as the retriever asks for), each paired with the
 same query sent to /v1/search by one client, and prints the /v1/search p50 over the raw p50
 (target: <= 1.3). The client runs on the same machine as the service and shares its CPUs.
-`--omp-passive` runs both with OMP_WAIT_POLICY=PASSIVE.
+The service itself now defaults to OMP_WAIT_POLICY=PASSIVE (qa/__init__.py); `--omp-passive`
+also sets it for this process before anything imports PyTorch or FAISS.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file is named like the standard library's `http` package, which httpx imports: take its
-# folder off the import path before anything imports `http`.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import argparse  # noqa: E402
+import argparse
 import asyncio
 import datetime
 import gzip
@@ -37,12 +30,14 @@ import socket
 import subprocess
 import tempfile
 import threading
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if "--omp-passive" in sys.argv:  # before PyTorch and FAISS load their OpenMP runtimes
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402

@@ -234,6 +234,9 @@ class Index:
         """Write the vector store file if it is behind the document store."""
         if not self.writable:
             return
+        if self.vectors.needs_retraining:
+            self.rebuild_vectors()  # retrains on every vector, and saves
+            return
         path = self.directory / "vectors.faiss"
         if path.exists() and _saved_seq(path) == self.vectors.synced_seq:
             return

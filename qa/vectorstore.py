@@ -66,6 +66,7 @@ class FaissStore:
         self.dimension = dimension
         self.index_type = index_type
         self.synced_seq = 0
+        self.trained_on = 0  # vectors the index was trained on (0: needs no training)
         self.ivf_nprobe = 16
         self.hnsw_ef_search = 128
         self._index: faiss.Index | None = None
@@ -82,7 +83,14 @@ class FaissStore:
             if training is None or len(training) == 0:
                 raise VectorStoreError(f"index type {self.index_type!r} needs vectors to train on")
             inner.train(training)
+            self.trained_on = len(training)
         return faiss.IndexIDMap2(inner)
+
+    @property
+    def needs_retraining(self) -> bool:
+        """A trained index (IVF) that now holds 4x the vectors it was trained on: its lists no
+        longer fit the data, and it should be rebuilt from all vectors."""
+        return bool(self.trained_on) and len(self) > 4 * self.trained_on
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under their chunk ids (ids must be new)."""
@@ -182,6 +190,7 @@ class FaissStore:
                 "dimension": self.dimension,
                 "index_type": self.index_type,
                 "synced_seq": self.synced_seq,
+                "trained_on": self.trained_on,
                 "tombstones": sorted(self._tombstones),
             }
         ).encode()
@@ -211,6 +220,7 @@ class FaissStore:
             body = handle.read()
         store = cls(header["dimension"], header["index_type"])
         store.synced_seq = int(header["synced_seq"])
+        store.trained_on = int(header.get("trained_on", 0))
         store._tombstones = set(header["tombstones"])
         if body:
             store._index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -140,3 +141,20 @@ def test_killed_ingest_leaves_old_or_new_state(settings: Settings, embedder: Sen
         stored = index.docstore.vectors_of([c.id for c in index.docstore.chunks_of("n0")])
         _, ids = index.vectors.search(np.vstack(list(stored.values())), 1)
         assert set(ids[:, 0].tolist()) == set(stored)
+
+
+def test_ivf_index_is_retrained_when_it_outgrows_its_first_batch(settings: Settings,
+                                                                embedder: SentenceTransformerEmbedder) -> None:
+    ivf = settings.replace(index_type="ivf")
+    articles = [Article(id=f"s{i}", title=f"Story {i}", text=f"Story number {i} is about topic {i % 7}.")
+                for i in range(60)]
+    with Index.open(ivf, embedder=embedder) as index:
+        Ingestor(index, ivf).ingest_articles(articles[:10])
+        first_nlist = faiss.extract_index_ivf(index.vectors._index.index).nlist
+        Ingestor(index, ivf).ingest_articles(articles[10:])
+        assert index.vectors.needs_retraining
+        index.save()
+        assert index.vectors.trained_on == 60 and not index.vectors.needs_retraining
+        assert faiss.extract_index_ivf(index.vectors._index.index).nlist >= first_nlist
+        _, ids = index.vectors.search(embedder.encode(["Story number 42 is about topic 0."]), 1)
+        assert ids[0][0] == index.docstore.chunks_of("s42")[0].id

@@ -87,3 +87,13 @@ def test_factory_strings() -> None:
     assert factory_string("hnsw", 10) == "HNSW32"
     assert factory_string("ivf", 1_000_000) == "IVF4000,Flat"
     assert factory_string("IVF256,PQ16", 10) == "IVF256,PQ16"
+
+
+def test_ivf_asks_for_retraining_once_it_outgrows_its_training(tmp_path: Path) -> None:
+    store = FaissStore(DIM, "ivf")
+    store.add(np.arange(100, dtype=np.int64), unit_vectors(100))
+    assert store.trained_on == 100 and not store.needs_retraining
+    store.add(np.arange(100, 1000, dtype=np.int64), unit_vectors(900, seed=1))
+    assert store.needs_retraining
+    store.save(tmp_path / "v.faiss")
+    assert FaissStore.load(tmp_path / "v.faiss").needs_retraining
