@@ -14,7 +14,7 @@ from qa.answer_types import (
     FinalEvent,
     PassagesEvent,
 )
-from qa.backends import Backend, GenerationRequest, Message, Passage, get_backend
+from qa.backends import Backend, GenerationRequest, Passage, get_backend
 from qa.backends.extractive import REFUSAL
 from qa.citations import CheckedAnswer, check_answer
 from qa.embed import get_embedder
@@ -85,7 +85,8 @@ class Answerer:
                 messages=self.answer_prompt.render(
                     passages=[_prompt_passage(p) for p in passages], question=standalone, refusal=REFUSAL
                 ),
-                question=request.question if backend.uses_llm is False else standalone,
+                # the extractive backend ranks sentences against the words the user asked
+                question=standalone if backend.uses_llm else request.question,
                 passages=passages,
                 max_tokens=self.settings.answer_max_tokens,
                 temperature=self.settings.temperature,
@@ -185,5 +186,3 @@ def _prompt_passage(passage: Passage) -> dict[str, object]:
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
-
-__all__ = ["Answerer", "REFUSAL_MESSAGE", "Message"]

@@ -64,6 +64,15 @@ class StoredArticle:
 
 
 @dataclass(frozen=True)
+class Fingerprint:
+    """The hashes and origin of a stored article."""
+
+    text_hash: str
+    meta_hash: str
+    origin: str | None
+
+
+@dataclass(frozen=True)
 class ChunkRow:
     """A chunk joined with the metadata of its article."""
 
@@ -87,26 +96,20 @@ class Changes:
 class DocStore:
     """SQLite-backed store; one connection per thread, writes serialized by a lock."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.readonly = readonly
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        if not readonly:
-            conn = self._conn()
-            conn.executescript(SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', '0')")
-            conn.commit()
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', '0')")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self.readonly:
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
@@ -149,14 +152,21 @@ class DocStore:
             conn.execute("SELECT count(*) FROM chunks").fetchone()[0],
         )
 
-    def article_ids_by_origin(self, origin_prefix: str) -> list[str]:
-        """Ids of articles ingested from files at or under `origin_prefix`."""
+    def fingerprint(self, article_id: str) -> Fingerprint | None:
+        """What incremental ingest compares, without reading the article's text."""
+        row = self._conn().execute(
+            "SELECT text_hash, meta_hash, origin FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return Fingerprint(*row) if row else None
+
+    def origins_under(self, origin_prefix: str) -> dict[str, str]:
+        """{article id: origin} of the articles ingested from files at or under `origin_prefix`."""
         like = origin_prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._conn().execute(
-            "SELECT id FROM articles WHERE origin = ? OR origin LIKE ? ESCAPE '\\'",
+            "SELECT id, origin FROM articles WHERE origin = ? OR origin LIKE ? ESCAPE '\\'",
             (origin_prefix, like + "/%"),
         ).fetchall()
-        return [row[0] for row in rows]
+        return dict(rows)
 
     def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRow]:
         """Chunks with their article metadata, by id (missing ids are left out)."""

@@ -280,7 +280,7 @@ class Index:
 
     def delete(self, article_ids: Sequence[str]) -> list[str]:
         """Remove articles (their text and vectors); returns the ids that existed."""
-        existing = [a for a in article_ids if self.docstore.get_article(a) is not None]
+        existing = [a for a in article_ids if self.docstore.fingerprint(a) is not None]
         if existing:
             self.write(deletions=existing)
         return existing

@@ -133,7 +133,7 @@ class Ingestor:
             )
             return
         stored = StoredArticle(article, text_hash(article), meta_hash(article), origin)
-        existing = self.index.docstore.get_article(article.id)
+        existing = self.index.docstore.fingerprint(article.id)
         if existing is not None and existing.text_hash == stored.text_hash:
             if existing.meta_hash == stored.meta_hash and (origin is None or existing.origin == origin):
                 report.unchanged.append(article.id)
@@ -175,16 +175,14 @@ class Ingestor:
     def _delete_vanished(
         self, roots: list[str], seen: set[str], troubled: set[str], report: IngestReport
     ) -> None:
-        vanished = []
-        for root in roots:
-            for article_id in self.index.docstore.article_ids_by_origin(root):
-                if article_id in seen:
-                    continue
-                stored = self.index.docstore.get_article(article_id)
-                if stored is not None and stored.origin not in troubled:
-                    vanished.append(article_id)
+        vanished = {
+            article_id
+            for root in roots
+            for article_id, origin in self.index.docstore.origins_under(root).items()
+            if article_id not in seen and origin not in troubled
+        }
         if vanished:
-            report.deleted = self.index.delete(sorted(set(vanished)))
+            report.deleted = self.index.delete(sorted(vanished))
 
     def _progress_bar(self) -> tqdm:
         return tqdm(total=0, unit="chunk", desc="embedding", disable=None if self.progress else True,

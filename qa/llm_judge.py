@@ -4,6 +4,7 @@ of "yes" versus "no" as the first answer token, read straight from the next-toke
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,16 +21,26 @@ YES_WORDS = ("yes", " yes", "Yes", " Yes", "YES")
 NO_WORDS = ("no", " no", "No", " No", "NO")
 
 
-def default_render(claim: str, evidence: str) -> list[dict[str, str]]:
-    """The judge prompt from `prompts/judge.jinja`. Its wording was measured with
+def prompt_render(prompts_dir: Path) -> Render:
+    """Renders the judge prompt from `prompts_dir/judge.jinja`. Its wording was measured with
     Qwen2.5-Coder-1.5B: without "not your own knowledge", true but unrelated claims ("The Eiffel
     Tower is in Paris.") scored 0.3-0.4."""
     from qa.prompts import load_prompt
+
+    template = load_prompt(prompts_dir, "judge")
+
+    def render(claim: str, evidence: str) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content}
+                for m in template.render(claim=claim.strip(), evidence=evidence.strip())]
+
+    return render
+
+
+def default_render(claim: str, evidence: str) -> list[dict[str, str]]:
+    """The judge prompt from the project's own `prompts/judge.jinja`."""
     from qa.settings import Settings
 
-    template = load_prompt(Settings().prompts_dir, "judge")
-    return [{"role": m.role, "content": m.content}
-            for m in template.render(claim=claim.strip(), evidence=evidence.strip())]
+    return prompt_render(Settings().prompts_dir)(claim, evidence)
 
 
 class LLMJudge:

@@ -64,8 +64,9 @@ class Retriever:
             top = [chunk_id for chunk_id, _ in fused[:k]]
             started = time.perf_counter()
             rows = self.index.get_chunks(top)
-            missing_dense = [i for i in top if i in rows and i not in dict(dense)]
-            dense_scores = dict(dense) | self._cosines(query_vector[0], missing_dense)
+            dense_scores = dict(dense)
+            missing_dense = [i for i in top if i in rows and i not in dense_scores]
+            dense_scores |= self._cosines(query_vector[0], missing_dense)
             timings.fetch_ms = (time.perf_counter() - started) * 1000
         keyword_ranks = {chunk_id: rank for rank, chunk_id in enumerate(keyword, start=1)}
         hits = []

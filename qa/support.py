@@ -158,10 +158,11 @@ def make_scorer(settings: "Settings", embedder: Embedder) -> SupportScorer:
         return lexical
     if settings.support_scorer == "judge":
         from qa.backends.local import LocalBackend
-        from qa.llm_judge import LLMJudge
+        from qa.llm_judge import LLMJudge, prompt_render
 
         backend = LocalBackend(settings)
-        return JudgeScorer(LLMJudge(backend.llama, lock=backend.lock), lexical)
+        judge = LLMJudge(backend.llama, prompt_render(settings.prompts_dir), lock=backend.lock)
+        return JudgeScorer(judge, lexical)
     raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose lexical or judge")
 
 

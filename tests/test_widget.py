@@ -64,34 +64,30 @@ register_backend(SLOW_MODEL, SlowBackend)
 
 
 # --- servers and the browser -------------------------------------------------------------------
-def serve(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: Any):  # noqa: ANN201
-    return live_server(seeded_dir, root, embedder, **overrides)
-
-
 @pytest.fixture(scope="module")
 def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
     """The service as shipped: extractive answers, no rate limit to trip over."""
-    with serve(seeded_dir, tmp_path_factory.mktemp("widget"), embedder, rate_limit_per_minute=0) as url:
+    with live_server(seeded_dir, tmp_path_factory.mktemp("widget"), embedder, rate_limit_per_minute=0) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def failing_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
     """An OpenAI-compatible answer backend on a closed port: every answer fails with 503."""
-    with serve(seeded_dir, tmp_path_factory.mktemp("widget-failing"), embedder, rate_limit_per_minute=0,
+    with live_server(seeded_dir, tmp_path_factory.mktemp("widget-failing"), embedder, rate_limit_per_minute=0,
                model="openai", openai_base_url=CLOSED_PORT, openai_max_retries=0, openai_timeout=5.0) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def limited_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    with serve(seeded_dir, tmp_path_factory.mktemp("widget-limited"), embedder, rate_limit_per_minute=2) as url:
+    with live_server(seeded_dir, tmp_path_factory.mktemp("widget-limited"), embedder, rate_limit_per_minute=2) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def slow_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    with serve(seeded_dir, tmp_path_factory.mktemp("widget-slow"), embedder, rate_limit_per_minute=0,
+    with live_server(seeded_dir, tmp_path_factory.mktemp("widget-slow"), embedder, rate_limit_per_minute=0,
                model=SLOW_MODEL) as url:
         yield url
 
