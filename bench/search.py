@@ -191,13 +191,14 @@ def needs_training(spec: str, dim: int) -> bool:
     return not faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT).is_trained
 
 
-def build(mix: Mixture, n: int, index_type: str, train_size: int, exact: ExactTopK | None = None) -> Built:
+def build(mix: Mixture, n: int, index_type: str, train_size: int, exact: ExactTopK | None = None,
+          per_list: int = 40) -> Built:
     """Build a FaissStore of n vectors; with `exact`, also feed it every vector (the ground truth
     comes from the same pass over the data, outside the timed adds)."""
     spec = factory_string(index_type, n)  # what `Index.rebuild_vectors` builds from n vectors
     nlist = nlist_of(spec)
     if nlist:  # FaissStore trains on its first add: make that a sample big enough for the lists
-        first = min(n, max(train_size, 40 * nlist))
+        first = min(n, max(train_size, per_list * nlist))
     elif needs_training(spec, mix.dim):
         first = min(n, max(train_size, BATCH))
     else:
@@ -311,7 +312,9 @@ def main() -> None:
     parser.add_argument("--nprobe", default="8,16,32,64", help="IVF nprobe values to sweep")
     parser.add_argument("--ef", default="64,128,256", help="HNSW efSearch values to sweep")
     parser.add_argument("--train-size", type=int, default=100_000,
-                        help="training sample for IVF/PQ types (at least 40 x nlist is used)")
+                        help="training sample for IVF/PQ types (at least --train-per-list x nlist is used)")
+    parser.add_argument("--train-per-list", type=int, default=40,
+                        help="training vectors per IVF list (FAISS warns below 39; fewer trains faster)")
     parser.add_argument("--hnsw-max", type=int, default=2_000_000, help="skip HNSW above this size")
     parser.add_argument("--max-raw-gib", type=float, default=8.0,
                         help="skip types keeping raw float32 vectors above this size")
@@ -350,7 +353,7 @@ def main() -> None:
                 continue
             log_console.print(f"{n:,} {index_type}: building ({factory_string(index_type, n)})", highlight=False)
             exact = ExactTopK(queries, args.k) if truth is None else None  # in the first build's pass
-            built = build(mix, n, index_type, args.train_size, exact)
+            built = build(mix, n, index_type, args.train_size, exact, args.train_per_list)
             if exact is not None:
                 truth = exact.ids
             log_console.print(f"  built in {built.build_s:.1f} s, RSS +{built.mem_mib:.0f} MiB, load {load()}",

@@ -62,11 +62,13 @@ index_option = click.option(
 
 
 def filter_options(command: Callable) -> Callable:
-    """The --source/--from/--to search filters shared by `search` and `ask`."""
+    """The --source/--from/--to/--as-of search filters shared by `search` and `ask`."""
     for option in reversed([
         click.option("--source", default=None, help="Only articles from this source."),
         click.option("--from", "published_from", default=None, help="Published on or after (YYYY-MM-DD)."),
         click.option("--to", "published_to", default=None, help="Published on or before (YYYY-MM-DD)."),
+        click.option("--as-of", "as_of", default=None,
+                     help="Ask as of this day (YYYY-MM-DD): later articles are left out, freshness counts from it."),
     ]):
         command = option(command)
     return command
@@ -121,13 +123,13 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], index_dir: Path | None, 
 @click.pass_context
 @handles_user_errors
 def search(ctx: click.Context, question: str, k: int | None, source: str | None,
-           published_from: str | None, published_to: str | None, as_json: bool,
+           published_from: str | None, published_to: str | None, as_of: str | None, as_json: bool,
            index_dir: Path | None) -> None:
     """Find the passages most relevant to QUESTION."""
     from qa.retrieve import Retriever
 
     settings = load_settings(ctx, index_dir=index_dir)
-    filters = make_filters(source, published_from, published_to)
+    filters = make_filters(source, published_from, published_to, as_of)
     with open_index(settings, writable=False) as index:
         result = Retriever(index, settings).search(question, k or settings.search_k, filters)
     if as_json:
@@ -198,7 +200,8 @@ def list_articles(ctx: click.Context, limit: int, index_dir: Path | None) -> Non
 @click.pass_context
 @handles_user_errors
 def ask(ctx: click.Context, question: str, k: int | None, model: str | None, source: str | None,
-        published_from: str | None, published_to: str | None, as_json: bool, index_dir: Path | None) -> None:
+        published_from: str | None, published_to: str | None, as_of: str | None, as_json: bool,
+        index_dir: Path | None) -> None:
     """Answer QUESTION from the articles, citing the passages behind every sentence."""
     from qa.answer import Answerer
     from qa.answer_types import AskRequest
@@ -206,7 +209,7 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
 
     settings = load_settings(ctx, index_dir=index_dir)
     request = AskRequest(question=question, k=k, model=model,
-                         filters=make_filters(source, published_from, published_to))
+                         filters=make_filters(source, published_from, published_to, as_of))
     with open_index(settings, writable=False) as index:
         try:
             answer = Answerer(index, settings).ask(request)
@@ -227,12 +230,15 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
         console.print(table)
 
 
-def make_filters(source: str | None, published_from: str | None, published_to: str | None) -> Filters:
+def make_filters(
+    source: str | None, published_from: str | None, published_to: str | None, as_of: str | None = None
+) -> Filters:
     """Validated search filters (dates normalized to YYYY-MM-DD)."""
     return Filters(
         source=source,
         published_from=normalize_date(published_from) if published_from else None,
         published_to=normalize_date(published_to) if published_to else None,
+        as_of=normalize_date(as_of, "as_of") if as_of else None,
     )
 
 
@@ -288,6 +294,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
 @click.option("--model", default=None, help="Answer backend: extractive (default), openai, local, or a plugin.")
 @click.option("--split", default=None,
               help='Only questions of this split (default: every question whose split isn\'t "heldout").')
+@click.option("--question-dates/--no-question-dates", default=True, show_default=True,
+              help="Ask each question as of its own \"date\" (--as-of): later articles are left out and "
+                   "\"this week\" means the week it was asked.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--records", "records_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write one JSON line per question (answer, retrieved ids, scores) to this file.")
@@ -297,7 +306,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
 @handles_user_errors
 def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limits: tuple[int, ...],
                  keep_index: Path | None, k: int, limit: int | None, model: str | None, split: str | None,
-                 as_json: bool, records_path: Path | None, progress: bool, index_dir: Path | None) -> None:
+                 question_dates: bool, as_json: bool, records_path: Path | None, progress: bool, index_dir: Path | None) -> None:
     """Evaluate retrieval, answers, citations, refusals and latency on a question set.
 
     Questions are JSONL lines {"id", "question", "answers", "gold_ids", "split", ...}; a question
@@ -359,7 +368,8 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
             index = stack.enter_context(open_index(settings, writable=False))
         n_articles, n_chunks = index.docstore.count()
         try:
-            result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress)
+            result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress,
+                              question_dates=question_dates)
         except (BackendError, UnknownBackendError) as error:
             raise UserError(str(error)) from error
 

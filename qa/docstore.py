@@ -181,6 +181,17 @@ class DocStore:
         ).fetchall()
         return {row[0]: _chunk_row(row) for row in rows}
 
+    def published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
+        """The published date (YYYY-MM-DD or None) of each chunk's article, by chunk id."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._conn().execute(
+            f"SELECT c.id, a.published FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+            [int(i) for i in chunk_ids],
+        ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def chunks_of(self, article_id: str) -> list[Chunk]:
         rows = self._conn().execute(
             "SELECT id, article_id, position, start, end, text, n_tokens FROM chunks"
@@ -199,6 +210,18 @@ class DocStore:
             f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", params
         ).fetchall()
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def passing(self, chunk_ids: Sequence[int], filters: Filters) -> set[int]:
+        """The chunk ids among `chunk_ids` whose article passes `filters`."""
+        if not len(chunk_ids):
+            return set()
+        where, params = _filter_sql(filters)
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._conn().execute(
+            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks}) AND {where}",
+            [*(int(i) for i in chunk_ids), *params],
+        ).fetchall()
+        return {row[0] for row in rows}
 
     def keyword_search(self, query: str, limit: int, filters: Filters | None = None) -> list[int]:
         """Chunk ids ranked by BM25 over title and text (any query term may match)."""
@@ -384,6 +407,9 @@ def _filter_sql(filters: Filters) -> tuple[str, list[str]]:
     if filters.published_to is not None:
         clauses.append("a.published <= ?")
         params.append(filters.published_to)
+    if filters.as_of is not None:  # an undated article is not known to be later: it stays
+        clauses.append("(a.published IS NULL OR a.published <= ?)")
+        params.append(filters.as_of)
     return " AND ".join(clauses), params
 
 

@@ -56,7 +56,9 @@ from tqdm import tqdm
 
 from qa.answer_types import Answer, AskRequest
 from qa.citations import split_answer, strip_markers
+from qa.loaders import ArticleError, normalize_date
 from qa.support import SupportScorer
+from qa.types import Filters
 
 if TYPE_CHECKING:
     from qa.answer import Answerer
@@ -87,6 +89,14 @@ class EvalQuestion:
     date: str | None = None
     split: str | None = None
     answerable: bool | None = None  # explicit flag from the file, if any
+
+    @property
+    def as_of(self) -> str | None:
+        """`date` as YYYY-MM-DD, or None when it is missing or not a date."""
+        try:
+            return normalize_date(self.date, "date") if self.date else None
+        except ArticleError:
+            return None
 
     @property
     def kind(self) -> str:
@@ -484,8 +494,12 @@ def run_eval(
     limit: int | None = None,
     progress: bool = True,
     answerer: "Answerer | None" = None,
+    question_dates: bool = False,
 ) -> EvalReport:
     """Ask every question through `Answerer(index, settings)` (or `answerer`) and score the answers.
+
+    With `question_dates`, a question with a `date` is asked as of that day (`Filters.as_of`): as
+    its asker would have, without later articles, and with "this week" meaning that week.
 
     `k` passages per question (recall@k); `model` the answer backend (default: settings.model).
     Skipped questions (answers without gold_ids) are counted but not asked; `limit` caps the
@@ -513,7 +527,8 @@ def run_eval(
     for question in tqdm(selected, desc="eval", unit="q", disable=not progress, dynamic_ncols=True):
         if recorder is not None:
             recorder.clear()
-        answer = answerer.ask(AskRequest(question=question.question, k=k, model=model))
+        filters = Filters(as_of=question.as_of) if question_dates and question.as_of else None
+        answer = answerer.ask(AskRequest(question=question.question, k=k, model=model, filters=filters))
         if recorder is not None:
             recorder.serving = True
         report.model = answer.model or report.model
@@ -528,7 +543,7 @@ def run_eval(
         else:
             refused_answerable.append(float(answer.refused))
             if question.gold_ids:
-                hits = answerer.retriever.search(answer.standalone_question or question.question, depth).hits
+                hits = answerer.retriever.search(answer.standalone_question or question.question, depth, filters).hits
                 record.retrieved_ids = [hit.article_id for hit in hits]
                 record.recall_at_k = recall_at_k(record.retrieved_ids, question.gold_ids, k)
                 record.reciprocal_rank = reciprocal_rank(record.retrieved_ids, question.gold_ids, NDCG_K)

@@ -1,7 +1,9 @@
-"""Hybrid retrieval: dense FAISS search fused with BM25 keyword search by reciprocal rank fusion."""
+"""Hybrid retrieval: dense FAISS search fused with BM25 keyword search by reciprocal rank fusion,
+weighted by how fresh each passage's article is."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 
@@ -10,6 +12,9 @@ import numpy as np
 from qa.index import Index
 from qa.settings import Settings
 from qa.types import Filters, SearchHit
+
+
+FILTER_OVERFETCH = 4  # a filtered dense search first looks this many times deeper, unfiltered
 
 
 @dataclass
@@ -40,10 +45,15 @@ class Retriever:
         self.index = index
         self.candidates = settings.search_candidates
         self.rrf_k = settings.rrf_k
+        self.recency = Recency(settings.recency_weight, settings.recency_half_life_days)
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> SearchResult:
-        """The top `k` passages for `query`, best first, restricted by `filters`."""
+        """The top `k` passages for `query`, best first, restricted by `filters`.
+
+        Freshness is measured back from `filters.as_of` (today when not given), so that with an
+        as-of date "this week" means that week."""
         timings = SearchTimings()
+        as_of = dt.date.fromisoformat(filters.as_of) if filters is not None and filters.as_of else None
         filters = filters if filters is not None and not filters.is_empty() else None
         started = time.perf_counter()
         query_vector = self.index.embedder.encode([query])
@@ -51,16 +61,15 @@ class Retriever:
         n = max(k, self.candidates)
         with self.index.rwlock.reading():
             started = time.perf_counter()
-            allowed = self.index.docstore.filtered_chunk_ids(filters) if filters else None
-            if allowed is not None and len(allowed) == 0:
-                return SearchResult([], timings)
-            scores, ids = self.index.vectors.search(query_vector, n, allowed_ids=allowed)
-            dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            dense = self._dense(query_vector, n, filters)
             timings.dense_ms = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
             keyword = self.index.docstore.keyword_search(query, n, filters)
             timings.keyword_ms = (time.perf_counter() - started) * 1000
             fused = reciprocal_rank_fusion([[i for i, _ in dense], keyword], self.rrf_k)
+            if self.recency.weight > 0 and fused:
+                published = self.index.docstore.published_of([chunk_id for chunk_id, _ in fused])
+                fused = self.recency.rerank(fused, published, as_of or dt.datetime.now(dt.timezone.utc).date())
             top = [chunk_id for chunk_id, _ in fused[:k]]
             started = time.perf_counter()
             rows = self.index.get_chunks(top)
@@ -92,12 +101,62 @@ class Retriever:
             )
         return SearchResult(hits, timings)
 
+    def _dense(self, query_vector: np.ndarray, n: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """The `n` nearest passages that pass `filters`, as (chunk id, cosine).
+
+        Filters that let most passages through (a date, a big source) are applied to an
+        over-fetched unfiltered search, which is as fast as no filter; only when too few of those
+        pass does FAISS search with the exact set of allowed ids."""
+        if filters is not None:
+            fetch = n * FILTER_OVERFETCH
+            scores, ids = self.index.vectors.search(query_vector, fetch)
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            passing = self.index.docstore.passing([i for i, _ in found], filters)
+            dense = [(i, s) for i, s in found if i in passing][:n]
+            if len(dense) == n or len(found) < fetch:  # enough, or nothing more to find
+                return dense
+            allowed = self.index.docstore.filtered_chunk_ids(filters)
+            if len(allowed) == 0:
+                return []
+            scores, ids = self.index.vectors.search(query_vector, n, allowed_ids=allowed)
+        else:
+            scores, ids = self.index.vectors.search(query_vector, n)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
     def _cosines(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
         """Cosine similarity for hits only the keyword search found (so every hit has one)."""
         if not chunk_ids:
             return {}
         vectors = self.index.docstore.vectors_of(chunk_ids)
         return {i: float(np.dot(v, query_vector)) for i, v in vectors.items()}
+
+
+@dataclass(frozen=True)
+class Recency:
+    """Freshness weighting: a passage published `age` days before the as-of date keeps
+    `(1 - weight) + weight * 0.5 ** (age / half_life_days)` of its score. Undated articles count
+    as old; articles dated after the as-of date count as new."""
+
+    weight: float
+    half_life_days: float
+
+    def factor(self, published: str | None, as_of: dt.date) -> float:
+        if self.weight <= 0:
+            return 1.0
+        try:
+            age = (as_of - dt.date.fromisoformat(published[:10])).days if published else None
+        except ValueError:
+            age = None
+        if age is None:
+            return 1.0 - self.weight
+        return 1.0 - self.weight + self.weight * 0.5 ** (max(age, 0) / self.half_life_days)
+
+    def rerank(
+        self, fused: list[tuple[int, float]], published: dict[int, str | None], as_of: dt.date
+    ) -> list[tuple[int, float]]:
+        """`fused` (chunk id, score) with scores weighted by freshness, best first."""
+        weighted = [(chunk_id, score * self.factor(published.get(chunk_id), as_of)) for chunk_id, score in fused]
+        return sorted(weighted, key=lambda pair: (-pair[1], pair[0]))
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:

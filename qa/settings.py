@@ -42,6 +42,10 @@ class Settings:
     search_k: int = 5
     search_candidates: int = 50  # per retriever, before fusion
     rrf_k: int = 60
+    # News freshness: a passage's fused score is scaled by (1 - w) + w * 0.5 ** (age / half-life),
+    # age in days before the question's as-of date (today unless given). 0 turns it off.
+    recency_weight: float = 0.5
+    recency_half_life_days: float = 7.0
 
     # answering
     model: str = "extractive"  # backend name: extractive | openai | local | a plugin

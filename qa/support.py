@@ -211,24 +211,46 @@ def relevance_scores(
 
 _NAME = re.compile(r"\b(?:[A-Z][\w’'\-]*|[A-Za-z]+-\d+)")
 _QUESTION_WORDS = frozenset("who what when where which why how whose whom is are was were did does do "
-                            "can could will would should has have had in on at by for the a an and".split())
+                            "can could will would should has have had in on at by for the a an and of".split())
+# capitalized for grammar, not names: they don't identify what the question is about
+_NOT_NAMES = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march "
+                       "april may june july august september october november december mr mrs ms dr "
+                       "no this these that those".split())
+# "... according to the Daily Telegraph?": where the question read the news, not what it is about
+_ATTRIBUTION = re.compile(
+    r"\b(?:according to|reported by|a report (?:in|by|from)|(?:analysis|research|a survey|a poll|data) "
+    r"(?:by|from)|told)\b[^,;?!]*", re.IGNORECASE)
 
 
-def question_names(question: str) -> set[str]:
-    """The proper names a question asks about: capitalized words (not the first) and codes like F-16."""
-    names = set()
-    for match in _NAME.finditer(question):
+def question_names(question: str) -> list[tuple[str, ...]]:
+    """The proper names a question asks about, each as its words ("Lindsay Hoyle" -> ("Lindsay",
+    "Hoyle")): runs of capitalized words (not the first word) and codes like F-16, leaving out the
+    source a question cites ("according to The Guardian")."""
+    text = _ATTRIBUTION.sub(lambda m: " " * len(m.group()), question)
+    names: list[tuple[str, ...]] = []
+    run: list[str] = []
+    last_end = -1
+    for match in _NAME.finditer(text):
         word = re.sub(r"['’]s$", "", match.group())
-        if match.start() == 0 or word.lower() in _QUESTION_WORDS:
-            continue
-        names.add(word)
-    return names
+        is_name = match.start() > 0 and word.lower() not in _QUESTION_WORDS and word.lower() not in _NOT_NAMES
+        if run and (not is_name or text[last_end:match.start()] != " "):
+            names.append(tuple(run))
+            run = []
+        if is_name:
+            run.append(word)
+            last_end = match.end()
+    if run:
+        names.append(tuple(run))
+    return list(dict.fromkeys(names))
 
 
 def name_coverage(question: str, context: str) -> float:
-    """1.0 when every name in the question occurs in `context`, down to 0.4 when none does."""
+    """1.0 when every name in the question occurs in `context`, down to 0.4 when none does. A name
+    of several words counts when one of them occurs ("Mick Lynch" when the text says "Lynch")."""
     names = question_names(question)
     if not names:
         return 1.0
-    found = sum(1 for name in names if re.search(rf"\b{re.escape(name)}", context, re.IGNORECASE))
+    found = sum(
+        1 for name in names if any(re.search(rf"\b{re.escape(word)}", context, re.IGNORECASE) for word in name)
+    )
     return 0.4 + 0.6 * found / len(names)

@@ -29,14 +29,18 @@ class Chunk(msgspec.Struct, kw_only=True):
 
 
 class Filters(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Restrict a search to a source and/or a published date range (inclusive, YYYY-MM-DD)."""
+    """Restrict a search to a source and/or a published date range (inclusive, YYYY-MM-DD).
+
+    `as_of` asks as of that day: articles published later are left out (undated ones stay), and
+    freshness is measured back from it, so "this week" means that week."""
 
     source: str | None = None
     published_from: str | None = None
     published_to: str | None = None
+    as_of: str | None = None
 
     def is_empty(self) -> bool:
-        return self.source is None and self.published_from is None and self.published_to is None
+        return self.source is None and self.published_from is None and self.published_to is None and self.as_of is None
 
 
 class SearchHit(msgspec.Struct, kw_only=True):

@@ -24,7 +24,7 @@ from qa.backends import BackendError, register_backend
 from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
 from qa.settings import Settings
-from tests.conftest import TAIWAN_ID
+from tests.conftest import TAIWAN_ID, TRUMP_ID
 
 QUESTION = "By how much will China increase its defense spending this year?"
 KEY = "test-key"
@@ -245,6 +245,9 @@ def test_search_returns_hits_and_applies_filters(client: TestClient) -> None:
     assert filtered and {hit["source"] for hit in filtered} == {"SinoDaily"}
     nothing = client.get("/v1/search", params={"q": "defence", "published_from": "2030-01-01"}).json()
     assert nothing == {"results": []}
+    # the seeds are undated: an as-of date cannot show them to be later, so they stay
+    as_of = client.get("/v1/search", params={"q": "defence", "as_of": "2020-01-01T08:00:00Z"}).json()["results"]
+    assert {hit["article_id"] for hit in as_of} == {TAIWAN_ID, TRUMP_ID}
 
 
 @pytest.mark.parametrize(
@@ -255,6 +258,7 @@ def test_search_returns_hits_and_applies_filters(client: TestClient) -> None:
         ({"q": "x", "k": 0}, "between 1 and 50"),
         ({"q": "x", "k": "many"}, "'k'"),
         ({"q": "x", "published_to": "2025-13-01"}, "published_to must be an ISO date"),
+        ({"q": "x", "as_of": "yesterday"}, "as_of must be an ISO date"),
     ],
 )
 def test_search_rejects_bad_input(client: TestClient, params: dict[str, Any], fragment: str) -> None:

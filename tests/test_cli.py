@@ -67,6 +67,10 @@ def test_search_filters_and_bad_date(run) -> None:
     assert filtered and {r["article_id"] for r in filtered} == {TRUMP_ID}
     bad = run("search", "defence", "--from", "last tuesday")
     assert bad.exit_code != 0 and "ISO date" in bad.output
+    as_of = json.loads(run("search", "defence", "--as-of", "2025-03-05", "--json").output)["results"]
+    assert as_of  # the seeds are undated: an as-of date keeps them
+    bad = run("search", "defence", "--as-of", "tomorrow")
+    assert bad.exit_code != 0 and "as_of must be an ISO date" in bad.output
 
 
 def test_search_without_an_index_says_what_to_do(run) -> None:

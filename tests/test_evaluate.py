@@ -39,6 +39,7 @@ from qa.evaluate import (
     token_f1,
 )
 from qa.settings import Settings
+from qa.types import Filters
 from qa.support import sentence_windows
 
 from .conftest import TAIWAN_ID
@@ -238,11 +239,17 @@ class StubAnswerer:
         self.answers = answers
         self.scorer = WordScorer()
         self.asked: list[tuple[str, int | None]] = []
-        self.retriever = SimpleNamespace(search=lambda query, k: SimpleNamespace(
-            hits=[SimpleNamespace(article_id=a) for a in rankings[query][:k]]))
+        self.filters: list[tuple[str, Filters | None]] = []  # (what asked or searched, its filters)
+
+        def search(query, k, filters=None):  # noqa: ANN001, ANN202
+            self.filters.append((f"search {query}", filters))
+            return SimpleNamespace(hits=[SimpleNamespace(article_id=a) for a in rankings[query][:k]])
+
+        self.retriever = SimpleNamespace(search=search)
 
     def ask(self, request):  # noqa: ANN001, ANN201
         self.asked.append((request.question, request.k))
+        self.filters.append((f"ask {request.question}", request.filters))
         return self.answers[request.question]
 
 
@@ -258,8 +265,8 @@ def stub_eval(**kwargs):  # noqa: ANN003, ANN201
         "q4": answer_of("Unrelated claim [1].", [other], timings={"retrieve_ms": 40, "total_ms": 60}),
     }
     questions = [
-        {"id": "1", "question": "q1", "answers": ["7.2 percent"], "gold_ids": ["A"]},
-        {"id": "2", "question": "q2", "answers": ["Andy Hunter"], "gold_ids": ["C"]},
+        {"id": "1", "question": "q1", "answers": ["7.2 percent"], "gold_ids": ["A"], "date": "2025-03-05"},
+        {"id": "2", "question": "q2", "answers": ["Andy Hunter"], "gold_ids": ["C"], "date": "March 2025"},
         {"id": "3", "question": "q3", "answers": [], "gold_ids": []},
         {"id": "4", "question": "q4", "answers": ["x"], "answerable": False},
         {"id": "5", "question": "q5", "answers": ["y"], "gold_ids": []},  # skipped: no gold evidence
@@ -288,6 +295,17 @@ def test_run_eval_aggregates_by_hand() -> None:
     assert data["records"][0]["retrieved_ids"] == ["B", "A", "A"]
     assert "records" not in report.to_dict(records=False)
     json.dumps(data)  # JSON-ready
+
+
+def test_run_eval_asks_as_of_each_question_date() -> None:
+    _, answerer = stub_eval(question_dates=True)
+    as_of = {what: (filters.as_of if filters else None) for what, filters in answerer.filters}
+    # the answer and the retrieval metrics both see the question's date; a date that is not ISO is
+    # ignored rather than failing the run
+    assert as_of == {"ask q1": "2025-03-05", "search q1": "2025-03-05", "ask q2": None, "search q2": None,
+                     "ask q3": None, "ask q4": None}
+    _, answerer = stub_eval()
+    assert all(filters is None for _, filters in answerer.filters)
 
 
 def test_run_eval_limit_counts_asked_questions() -> None:

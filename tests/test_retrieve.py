@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qa.index import Index
-from qa.retrieve import Retriever, reciprocal_rank_fusion
+import datetime as dt
+
+from qa.retrieve import Recency, Retriever, reciprocal_rank_fusion
 from qa.settings import Settings
 from qa.types import Article, Filters
 from tests.conftest import TAIWAN_ID, TRUMP_ID
@@ -76,6 +78,63 @@ def test_date_filter(index: Index, settings: Settings) -> None:
     assert [h.article_id for h in recent] == ["new"]
     window = retriever.search("council budget", 5, Filters(published_from="2019-01-01", published_to="2019-12-31")).hits
     assert [h.article_id for h in window] == ["old"]
+
+
+def test_filtered_search_falls_back_to_the_exact_allowed_set(index: Index, settings: Settings) -> None:
+    from qa.ingest import Ingestor
+    from qa.retrieve import FILTER_OVERFETCH
+
+    near = [Article(id=f"budget-{n}", title="Council budget", published="2024-05-01",
+                    text=f"The city council approved budget number {n} for the new bridge.") for n in range(2 * FILTER_OVERFETCH)]
+    far = Article(id="garden", title="Gardening", published="2019-05-01", text="Tomatoes grow well in sunny gardens.")
+    Ingestor(index, settings).ingest_articles([*near, far])
+    # one candidate: the over-fetched unfiltered search holds only 2024 budgets, so the 2019
+    # article must come from the exact search over the allowed ids
+    retriever = Retriever(index, settings.replace(search_candidates=1))
+    hits = retriever.search("council budget", 1, Filters(published_to="2019-12-31")).hits
+    assert [h.article_id for h in hits] == ["garden"]
+    assert retriever.search("council budget", 1, Filters(published_to="2000-01-01")).hits == []
+
+
+ELECTIONS = [
+    # the older story is the closer match to the question's words; the fresher one is still relevant
+    Article(id="last-year", title="Mayor election", text="Voters elected Ana Silva as mayor of Porto in the mayoral election.",
+            published="2023-03-01"),
+    Article(id="this-week", title="Porto vote", text="Porto voters chose Rui Costa in the election for mayor on Sunday.",
+            published="2024-03-03"),
+    Article(id="next-year", title="Porto mayor", text="Porto elected a new mayor, Marta Reis, in the election.",
+            published="2025-03-02"),
+    Article(id="undated", title="Mayors", text="How Porto elects its mayor: an explainer on the mayoral election."),
+]
+
+
+def test_as_of_leaves_out_later_articles_and_prefers_fresh_ones(index: Index, settings: Settings) -> None:
+    from qa.ingest import Ingestor
+
+    Ingestor(index, settings).ingest_articles(ELECTIONS)
+    question = "Who was elected mayor of Porto in the mayoral election?"
+    unweighted = Retriever(index, settings.replace(recency_weight=0.0))
+    ranked = [h.article_id for h in unweighted.search(question, 4, Filters(as_of="2024-03-05")).hits]
+    assert sorted(ranked) == ["last-year", "this-week", "undated"]  # nothing known to be later
+    assert ranked.index("last-year") < ranked.index("this-week")
+    fresh = Retriever(index, settings)  # default weight: a two-day-old story beats a year-old one
+    ranked = [h.article_id for h in fresh.search(question, 4, Filters(as_of="2024-03-05")).hits]
+    assert ranked.index("this-week") < ranked.index("last-year")
+    # without an as-of date nothing is left out
+    assert len(fresh.search(question, 4).hits) == 4
+
+
+def test_recency_factor() -> None:
+    recency = Recency(weight=0.5, half_life_days=7)
+    day = dt.date(2024, 3, 10)
+    assert recency.factor("2024-03-10", day) == pytest.approx(1.0)
+    assert recency.factor("2024-03-03", day) == pytest.approx(0.75)  # one half-life
+    assert recency.factor("2024-03-12", day) == pytest.approx(1.0)  # dated after: as new
+    assert recency.factor(None, day) == pytest.approx(0.5)  # undated: as old
+    assert recency.factor("not a date", day) == pytest.approx(0.5)
+    assert Recency(weight=0.0, half_life_days=7).factor(None, day) == 1.0
+    reranked = recency.rerank([(1, 0.030), (2, 0.025)], {1: "2023-01-01", 2: "2024-03-09"}, day)
+    assert [chunk_id for chunk_id, _ in reranked] == [2, 1]
 
 
 def test_keyword_search_finds_rare_names(seeded_index: Index) -> None:

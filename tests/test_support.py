@@ -49,3 +49,24 @@ def test_judge_scorer_separates_supported_from_altered_claims(embedder: Sentence
     wrong, _ = scorer.best_support("China will raise defence spending by 12 percent this year.", PASSAGE)
     assert "7.2 percent" in PASSAGE[span[0]:span[1]]
     assert right > 0.8 > 0.2 > wrong
+
+
+def test_question_names_are_runs_of_capitalized_words_without_the_cited_source() -> None:
+    from qa.support import question_names
+
+    question = ("RMT union boss Mick Lynch clashed with Piers Morgan on Monday over which show, "
+                "according to The Daily Telegraph?")
+    # the first word is capitalized for grammar, weekdays are not what a question is about, and
+    # the paper it cites is where the news was read
+    assert question_names(question) == [("Mick", "Lynch"), ("Piers", "Morgan")]
+    assert question_names("What did Japan say about the F-16 deal?") == [("Japan",), ("F-16",)]
+
+
+def test_name_coverage_counts_a_name_when_one_of_its_words_occurs() -> None:
+    from qa.support import name_coverage
+
+    question = "What did Mick Lynch say about Piers Morgan?"
+    assert name_coverage(question, "Lynch said Morgan was wrong.") == 1.0
+    assert name_coverage(question, "Lynch said nothing.") == pytest.approx(0.7)
+    assert name_coverage(question, "The union said nothing.") == pytest.approx(0.4)
+    assert name_coverage("What did the union say?", "Anything.") == 1.0

@@ -22,11 +22,14 @@ def search(
     source: FromQuery[str | None] = None,
     published_from: FromQuery[str | None] = None,
     published_to: FromQuery[str | None] = None,
+    as_of: FromQuery[str | None] = None,
 ) -> SearchResponse:
     """`{"results": [{article_id, chunk_id, title, text, score, start, end, published, url, source}]}`."""
     settings = service.settings
     query = validation.question(q, settings, field="q")
     count = validation.k(k, settings) or settings.search_k
-    filters = validation.filters(Filters(source=source, published_from=published_from, published_to=published_to))
+    filters = validation.filters(Filters(
+        source=source, published_from=published_from, published_to=published_to, as_of=as_of
+    ))
     result = service.search(query, count, filters)
     return SearchResponse(results=[hit_json(hit) for hit in result.hits])

@@ -57,6 +57,7 @@ def filters(value: Filters | None) -> Filters | None:
     try:
         published_from = normalize_date(value.published_from, "published_from") if value.published_from else None
         published_to = normalize_date(value.published_to, "published_to") if value.published_to else None
+        as_of = normalize_date(value.as_of, "as_of") if value.as_of else None
     except ArticleError as error:
         raise ClientException(str(error)) from None
     if published_from and published_to and published_from > published_to:
@@ -64,7 +65,7 @@ def filters(value: Filters | None) -> Filters | None:
             f"published_from ({published_from}) is after published_to ({published_to}): swap them"
         )
     source = value.source.strip() if value.source and value.source.strip() else None
-    return Filters(source=source, published_from=published_from, published_to=published_to)
+    return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of)
 
 
 def model(name: str | None) -> str | None:
