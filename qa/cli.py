@@ -410,6 +410,7 @@ def print_eval_report(result: Any, title: str) -> None:
         table.add_column(column, justify=justify)
     rows = [
         ("retrieval", f"recall@{result.k}", result.recall_at_k, f"{result.n_retrieval} questions"),
+        ("", f"answer recall@{result.k}", result.answer_recall_at_k, "a passage holds a gold answer"),
         ("", "MRR@10", result.mrr, ""),
         ("", "nDCG@10", result.ndcg_at_10, ""),
         ("answers", "contains gold", result.contains_gold, f"{result.n_answers} questions"),

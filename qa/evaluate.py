@@ -16,6 +16,10 @@ Metrics (pure functions below, averaged over the questions they apply to):
   - retrieval, over answerable questions with `gold_ids`: recall@k (a passage of a gold article
     among the top k retrieved passages), MRR and nDCG@10 (binary relevance over the article
     ranking, duplicates removed). The ranking is the retriever's, for the question as asked.
+    Answer recall@k (DPR's top-k accuracy, Karpukhin et al. 2020): a top-k passage contains a
+    gold answer (normalized as below), whichever article it comes from. Where `gold_ids` name one
+    passage among several that answer (RealTime QA's distractors were found by searching for the
+    question), it tells a miss from a different passage that answers.
   - answers, over answerable questions with `answers`: SQuAD-normalized "contains gold" and token
     F1 (markers stripped). A refusal scores 0 on both.
   - citations, ALCE (Gao et al. 2023) with the answers' own support check instead of an NLI model:
@@ -188,6 +192,12 @@ def recall_at_k(retrieved_ids: Sequence[str], gold_ids: Iterable[str], k: int) -
     `k` counts passages, as the answerer reads `k` passages)."""
     gold = set(gold_ids)
     return 1.0 if gold and any(i in gold for i in list(retrieved_ids)[:k]) else 0.0
+
+
+def answer_recall_at_k(passage_texts: Sequence[str], answers: Iterable[str], k: int) -> float:
+    """1.0 if one of the top `k` passages contains a gold answer (SQuAD-normalized), else 0.0."""
+    answers = list(answers)
+    return 1.0 if any(contains_gold(text, answers) for text in list(passage_texts)[:k]) else 0.0
 
 
 def reciprocal_rank(retrieved_ids: Sequence[str], gold_ids: Iterable[str], k: int | None = None) -> float:
@@ -410,6 +420,7 @@ class QuestionRecord:
     refused: bool
     cited_articles: list[str]
     recall_at_k: float | None = None
+    answer_recall_at_k: float | None = None
     reciprocal_rank: float | None = None
     ndcg_at_10: float | None = None
     contains_gold: bool | None = None
@@ -439,6 +450,7 @@ class EvalReport:
     n_sentences: int = 0
     n_citations: int = 0
     recall_at_k: float | None = None
+    answer_recall_at_k: float | None = None
     mrr: float | None = None
     ndcg_at_10: float | None = None
     contains_gold: float | None = None
@@ -454,7 +466,8 @@ class EvalReport:
     def metrics(self) -> dict[str, dict[str, Any]]:
         """The metrics grouped as the CLI prints them."""
         return {
-            "retrieval": {f"recall@{self.k}": self.recall_at_k, "mrr@10": self.mrr,
+            "retrieval": {f"recall@{self.k}": self.recall_at_k, f"answer_recall@{self.k}": self.answer_recall_at_k,
+                          "mrr@10": self.mrr,
                           "ndcg@10": self.ndcg_at_10, "n": self.n_retrieval},
             "answers": {"contains_gold": self.contains_gold, "token_f1": self.token_f1, "n": self.n_answers},
             "citations": {"recall": self.citation_recall, "precision": self.citation_precision,
@@ -521,7 +534,7 @@ def run_eval(
     report = EvalReport(k=k, model=model or settings.model, n_skipped=sum(q.kind == SKIPPED for q in items))
     started = time.perf_counter()
     depth = max(k, NDCG_K)
-    retrieval: dict[str, list[float]] = {"recall": [], "rr": [], "ndcg": []}
+    retrieval: dict[str, list[float]] = {"recall": [], "answer_recall": [], "rr": [], "ndcg": []}
     contained, f1s, refused_unanswerable, refused_answerable = [], [], [], []
     recalls, precisions = [], []
     for question in tqdm(selected, desc="eval", unit="q", disable=not progress, dynamic_ncols=True):
@@ -549,6 +562,9 @@ def run_eval(
                 record.reciprocal_rank = reciprocal_rank(record.retrieved_ids, question.gold_ids, NDCG_K)
                 record.ndcg_at_10 = ndcg_at_k(record.retrieved_ids, question.gold_ids, NDCG_K)
                 retrieval["recall"].append(record.recall_at_k)
+                if question.answers:
+                    record.answer_recall_at_k = answer_recall_at_k([hit.text for hit in hits], question.answers, k)
+                    retrieval["answer_recall"].append(record.answer_recall_at_k)
                 retrieval["rr"].append(record.reciprocal_rank)
                 retrieval["ndcg"].append(record.ndcg_at_10)
             if question.answers:
@@ -576,6 +592,7 @@ def run_eval(
     report.n_retrieval = len(retrieval["recall"])
     report.n_answers = len(contained)
     report.recall_at_k = _mean(retrieval["recall"])
+    report.answer_recall_at_k = _mean(retrieval["answer_recall"])
     report.mrr = _mean(retrieval["rr"])
     report.ndcg_at_10 = _mean(retrieval["ndcg"])
     report.contains_gold = _mean(contained)

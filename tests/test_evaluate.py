@@ -33,6 +33,7 @@ from qa.evaluate import (
     normalize_answer,
     recall_at_k,
     reciprocal_rank,
+    answer_recall_at_k,
     run_eval,
     select_questions,
     support_score,
@@ -53,6 +54,15 @@ def test_recall_at_k_counts_passages_up_to_k() -> None:
     assert recall_at_k(["a", "b", "c"], ["x", "b"], 5) == 1.0  # any gold article counts
     assert recall_at_k([], ["a"], 5) == 0.0
     assert recall_at_k(["a"], [], 5) == 0.0
+
+
+def test_answer_recall_at_k_looks_for_a_gold_answer_in_the_top_k_passages() -> None:
+    passages = ["Nothing here.", "The U.S. economy grew 2.3%.", "Prices rose."]
+    assert answer_recall_at_k(passages, ["2.3%"], 2) == 1.0
+    assert answer_recall_at_k(passages, ["2.3%"], 1) == 0.0
+    assert answer_recall_at_k(passages, ["the US economy"], 3) == 1.0  # "U.S." and "US" both normalize to "us"
+    assert answer_recall_at_k(passages, ["the EU economy"], 3) == 0.0
+    assert answer_recall_at_k([], ["x"], 5) == 0.0
 
 
 def test_reciprocal_rank_is_one_over_the_first_gold_rank() -> None:
@@ -232,6 +242,10 @@ def test_select_questions_leaves_out_heldout_by_default() -> None:
 # --- run_eval bookkeeping -------------------------------------------------------------------------
 
 
+# B is not q2's gold article (C), but it holds q2's answer: answer recall counts it, recall doesn't
+PASSAGE_TEXTS = {"A": "Defence spending rises 7.2 percent.", "B": "Andy Hunter heads the chamber."}
+
+
 class StubAnswerer:
     """Canned answers and rankings, so run_eval's aggregation can be checked by hand."""
 
@@ -243,7 +257,7 @@ class StubAnswerer:
 
         def search(query, k, filters=None):  # noqa: ANN001, ANN202
             self.filters.append((f"search {query}", filters))
-            return SimpleNamespace(hits=[SimpleNamespace(article_id=a) for a in rankings[query][:k]])
+            return SimpleNamespace(hits=[SimpleNamespace(article_id=a, text=PASSAGE_TEXTS[a]) for a in rankings[query][:k]])
 
         self.retriever = SimpleNamespace(search=search)
 
@@ -281,6 +295,7 @@ def test_run_eval_aggregates_by_hand() -> None:
     assert answerer.asked == [("q1", 2), ("q2", 2), ("q3", 2), ("q4", 2)]  # q5 is never asked
     assert (report.n_questions, report.n_answerable, report.n_unanswerable, report.n_skipped) == (4, 2, 2, 1)
     assert report.recall_at_k == 0.5  # q1: A at rank 2 <= k; q2: C not retrieved
+    assert report.answer_recall_at_k == 1.0  # q1: A holds "7.2 percent"; q2: B holds "Andy Hunter"
     assert report.mrr == 0.25  # (1/2 + 0) / 2
     assert report.ndcg_at_10 == pytest.approx((1 / math.log2(3)) / 2, abs=1e-4)
     assert report.contains_gold == 0.5  # q2 was refused
@@ -290,7 +305,7 @@ def test_run_eval_aggregates_by_hand() -> None:
     assert report.unanswerable_refused == 0.5 and report.answerable_refused == 0.5
     assert report.latency_ms == {"retrieve_ms": {"p50": 25.0, "p95": 38.5}, "total_ms": {"p50": 45.0, "p95": 58.5}}
     data = report.to_dict()
-    assert data["retrieval"]["recall@2"] == 0.5 and data["counts"]["skipped_no_gold"] == 1
+    assert data["retrieval"]["recall@2"] == 0.5 and data["retrieval"]["answer_recall@2"] == 1.0 and data["counts"]["skipped_no_gold"] == 1
     assert [r["id"] for r in data["records"]] == ["1", "2", "3", "4"]
     assert data["records"][0]["retrieved_ids"] == ["B", "A", "A"]
     assert "records" not in report.to_dict(records=False)
