@@ -228,7 +228,13 @@ class DocStore:
         match = fts_query(query)
         if not match:
             return []
-        where, params = _filter_sql(filters or Filters())
+        if filters is None or filters.is_empty():  # no joins: every match would be joined first
+            rows = self._conn().execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?",
+                [match, limit],
+            ).fetchall()
+            return [row[0] for row in rows]
+        where, params = _filter_sql(filters)
         rows = self._conn().execute(
             "SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
             " JOIN articles a ON a.id = c.article_id"
