@@ -80,6 +80,12 @@ class Settings:
     max_k: int = 50
     seeds_dir: Path = PROJECT_ROOT / "seeds"
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.recency_weight <= 1.0:
+            raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
+        if self.recency_half_life_days <= 0:
+            raise SettingsError(f"QA_RECENCY_HALF_LIFE_DAYS={self.recency_half_life_days}: expected more than 0 days")
+
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Read `QA_*` variables, then apply `overrides` (CLI options; `None` means "not given")."""

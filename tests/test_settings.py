@@ -1,0 +1,39 @@
+"""Settings: QA_* environment variables, overrides on top, and values that cannot be used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.settings import Settings, SettingsError
+
+
+def test_environment_is_parsed_by_type_and_overrides_win() -> None:
+    env = {"QA_INDEX_DIR": "~/idx", "QA_SEARCH_K": "7", "QA_RECENCY_WEIGHT": "0.25",
+           "QA_REQUIRE_KEY_FOR_READS": "yes", "QA_CORS_ORIGINS": "https://a.example, https://b.example",
+           "QA_MODEL": ""}  # empty means unset
+    settings = Settings.from_env(env, search_k=None, model="local")
+    assert settings.index_dir == Path("~/idx").expanduser()
+    assert (settings.search_k, settings.recency_weight, settings.require_key_for_reads) == (7, 0.25, True)
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.model == "local"  # the override; None overrides are "not given"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QA_SEARCH_K": "five"}, "QA_SEARCH_K='five': expected a number"),
+        ({"QA_REQUIRE_KEY_FOR_READS": "maybe"}, "expected true or false"),
+        ({"QA_RECENCY_WEIGHT": "1.5"}, "QA_RECENCY_WEIGHT=1.5: expected a number from 0 (off) to 1"),
+        ({"QA_RECENCY_HALF_LIFE_DAYS": "0"}, "expected more than 0 days"),
+    ],
+)
+def test_unusable_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env(env)
+
+
+def test_unknown_override_is_an_error() -> None:
+    with pytest.raises(SettingsError, match="unknown setting 'nope'"):
+        Settings.from_env({}, nope=1)
