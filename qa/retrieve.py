@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -13,8 +16,18 @@ from qa.index import Index
 from qa.settings import Settings
 from qa.types import Filters, SearchHit
 
+T = TypeVar("T")
+
 
 FILTER_OVERFETCH = 4  # a filtered dense search first looks this many times deeper, unfiltered
+_KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qa-keyword")
+
+
+def _timed(function: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """`function(*args)` and the milliseconds it took."""
+    started = time.perf_counter()
+    result = function(*args)
+    return result, (time.perf_counter() - started) * 1000
 
 
 @dataclass
@@ -55,17 +68,17 @@ class Retriever:
         timings = SearchTimings()
         as_of = dt.date.fromisoformat(filters.as_of) if filters is not None and filters.as_of else None
         filters = filters if filters is not None and not filters.is_empty() else None
-        started = time.perf_counter()
-        query_vector = self.index.embedder.encode([query])
-        timings.embed_ms = (time.perf_counter() - started) * 1000
         n = max(k, self.candidates)
         with self.index.rwlock.reading():
+            # BM25 runs in SQLite (no GIL) while the model encodes the query
+            keyword_future = _KEYWORD_POOL.submit(_timed, self.index.docstore.keyword_search, query, n, filters)
+            started = time.perf_counter()
+            query_vector = self.index.embedder.encode([query])
+            timings.embed_ms = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
             dense = self._dense(query_vector, n, filters)
             timings.dense_ms = (time.perf_counter() - started) * 1000
-            started = time.perf_counter()
-            keyword = self.index.docstore.keyword_search(query, n, filters)
-            timings.keyword_ms = (time.perf_counter() - started) * 1000
+            keyword, timings.keyword_ms = keyword_future.result()
             fused = reciprocal_rank_fusion([[i for i, _ in dense], keyword], self.rrf_k)
             if self.recency.weight > 0 and fused:
                 published = self.index.docstore.published_of([chunk_id for chunk_id, _ in fused])
