@@ -218,8 +218,9 @@ _NOT_NAMES = frozenset("monday tuesday wednesday thursday friday saturday sunday
                        "no this these that those".split())
 # "... according to the Daily Telegraph?": where the question read the news, not what it is about
 _ATTRIBUTION = re.compile(
-    r"\b(?:according to|reported by|a report (?:in|by|from)|(?:analysis|research|a survey|a poll|data) "
-    r"(?:by|from)|told)\b[^,;?!]*", re.IGNORECASE)
+    r"(?i:\b(?:according to|reported by|told|(?:an? |the )?(?:new |recent |latest )?(?:report|analysis|study|"
+    r"survey|poll|research|data)(?: published)? (?:in|by|from|of)))\s+(?i:(?:the|a|an)\s+)?"
+    r"(?:[A-Z][\w.’'&-]*\s*)+")
 
 
 def question_names(question: str) -> list[tuple[str, ...]]:
