@@ -223,23 +223,35 @@ class DocStore:
         ).fetchall()
         return {row[0] for row in rows}
 
-    def keyword_search(self, query: str, limit: int, filters: Filters | None = None) -> list[int]:
-        """Chunk ids ranked by BM25 over title and text (any query term may match)."""
+    def keyword_search(self, query: str, limit: int, filters: Filters | None = None, overfetch: int = 4) -> list[int]:
+        """Chunk ids ranked by BM25 over title and text (any query term may match).
+
+        With filters, the unfiltered ranking `overfetch` times deeper is filtered first (joining
+        every match to its article is what costs); only when too few of those pass does the
+        ranking join and filter all matches."""
         match = fts_query(query)
         if not match:
             return []
-        if filters is None or filters.is_empty():  # no joins: every match would be joined first
-            rows = self._conn().execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?",
-                [match, limit],
-            ).fetchall()
-            return [row[0] for row in rows]
+        ranked = self._bm25(match, limit if filters is None or filters.is_empty() else limit * overfetch)
+        if filters is None or filters.is_empty():
+            return ranked
+        passing = self.passing(ranked, filters)
+        kept = [chunk_id for chunk_id in ranked if chunk_id in passing][:limit]
+        if len(kept) == limit or len(ranked) < limit * overfetch:
+            return kept
         where, params = _filter_sql(filters)
         rows = self._conn().execute(
             "SELECT f.rowid FROM chunks_fts f JOIN chunks c ON c.id = f.rowid"
             " JOIN articles a ON a.id = c.article_id"
             f" WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?",
             [match, *params, limit],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def _bm25(self, match: str, limit: int) -> list[int]:
+        rows = self._conn().execute(
+            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?",
+            [match, limit],
         ).fetchall()
         return [row[0] for row in rows]
 

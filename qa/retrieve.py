@@ -71,7 +71,9 @@ class Retriever:
         n = max(k, self.candidates)
         with self.index.rwlock.reading():
             # BM25 runs in SQLite (no GIL) while the model encodes the query
-            keyword_future = _KEYWORD_POOL.submit(_timed, self.index.docstore.keyword_search, query, n, filters)
+            keyword_future = _KEYWORD_POOL.submit(
+                _timed, self.index.docstore.keyword_search, query, n, filters, FILTER_OVERFETCH
+            )
             started = time.perf_counter()
             query_vector = self.index.embedder.encode([query])
             timings.embed_ms = (time.perf_counter() - started) * 1000

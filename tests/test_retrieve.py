@@ -96,6 +96,22 @@ def test_filtered_search_falls_back_to_the_exact_allowed_set(index: Index, setti
     assert retriever.search("council budget", 1, Filters(published_to="2000-01-01")).hits == []
 
 
+def test_filtered_keyword_search_falls_back_to_joining_every_match(index: Index, settings: Settings) -> None:
+    from qa.ingest import Ingestor
+
+    short = [Article(id=f"b{n}", title="Budget", published="2024-05-01", text=f"Budget budget {n}.") for n in range(6)]
+    filler = " ".join(f"The river town number {n} held a quiet fair." for n in range(12))
+    old = Article(id="old", title="Old news", published="2019-05-01", text=f"{filler} The budget passed.")
+    Ingestor(index, settings).ingest_articles([*short, old])
+    docstore = index.docstore
+    unfiltered = [docstore.get_chunks([i])[i].chunk.article_id for i in docstore.keyword_search("budget", 7)]
+    assert unfiltered.index("old") >= 2
+    # the unfiltered ranking two deep holds only 2024 articles: the 2019 one comes from the join
+    found = docstore.keyword_search("budget", 1, Filters(published_to="2019-12-31"), overfetch=2)
+    assert [docstore.get_chunks(found)[i].chunk.article_id for i in found] == ["old"]
+    assert docstore.keyword_search("budget", 1, Filters(published_to="2000-01-01"), overfetch=2) == []
+
+
 ELECTIONS = [
     # the older story is the closer match to the question's words; the fresher one is still relevant
     Article(id="last-year", title="Mayor election", text="Voters elected Ana Silva as mayor of Porto in the mayoral election.",
