@@ -26,19 +26,12 @@ from rich.table import Table  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from qa.cli import open_index  # noqa: E402
-from qa.evaluate import load_questions, select_questions  # noqa: E402
+from qa.evaluate import load_questions, recall_at_k, select_questions  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
 from qa.types import Filters  # noqa: E402
 
 DEPTHS = (1, 5, 10, 50)
-
-
-def first_gold_rank(article_ids: list[str], gold: set[str]) -> int | None:
-    for rank, article_id in enumerate(article_ids, start=1):
-        if article_id in gold:
-            return rank
-    return None
 
 
 def main() -> None:
@@ -75,12 +68,13 @@ def main() -> None:
         n_articles, n_chunks = index.docstore.count()
         for label, config, as_of in configs:
             retriever = Retriever(index, config)
-            ranks = []
+            recalls: dict[int, list[float]] = {depth: [] for depth in DEPTHS}
             for question in tqdm(questions, desc=label, unit="q", leave=False):
                 filters = Filters(as_of=question.as_of) if as_of and question.as_of else None
-                hits = retriever.search(question.question, max(DEPTHS), filters).hits
-                ranks.append(first_gold_rank([h.article_id for h in hits], set(question.gold_ids)))
-            table.add_row(label, *(f"{sum(1 for r in ranks if r and r <= d) / len(ranks):.3f}" for d in DEPTHS))
+                ranked = [h.article_id for h in retriever.search(question.question, max(DEPTHS), filters).hits]
+                for depth in DEPTHS:
+                    recalls[depth].append(recall_at_k(ranked, question.gold_ids, depth))
+            table.add_row(label, *(f"{sum(values) / len(values):.3f}" for values in recalls.values()))
     Console().print(table)
     Console().print(f"index {args.index}: {n_articles:,} articles, {n_chunks:,} chunks")
 

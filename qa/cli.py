@@ -230,9 +230,7 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
         console.print(table)
 
 
-def make_filters(
-    source: str | None, published_from: str | None, published_to: str | None, as_of: str | None = None
-) -> Filters:
+def make_filters(source: str | None, published_from: str | None, published_to: str | None, as_of: str | None) -> Filters:
     """Validated search filters (dates normalized to YYYY-MM-DD)."""
     return Filters(
         source=source,

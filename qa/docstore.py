@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS removed_chunks (chunk_id INTEGER PRIMARY KEY, seq INT
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='porter unicode61');
 """
 
+# A filtered search first looks this many times deeper without the filter, then filters: as fast
+# as no filter for filters that let most passages through (a date, a big source).
+FILTER_OVERFETCH = 4
+
 
 @dataclass(frozen=True)
 class StoredArticle:
@@ -223,7 +227,9 @@ class DocStore:
         ).fetchall()
         return {row[0] for row in rows}
 
-    def keyword_search(self, query: str, limit: int, filters: Filters | None = None, overfetch: int = 4) -> list[int]:
+    def keyword_search(
+        self, query: str, limit: int, filters: Filters | None = None, overfetch: int = FILTER_OVERFETCH
+    ) -> list[int]:
         """Chunk ids ranked by BM25 over title and text (any query term may match).
 
         With filters, the unfiltered ranking `overfetch` times deeper is filtered first (joining
@@ -232,9 +238,9 @@ class DocStore:
         match = fts_query(query)
         if not match:
             return []
-        ranked = self._bm25(match, limit if filters is None or filters.is_empty() else limit * overfetch)
         if filters is None or filters.is_empty():
-            return ranked
+            return self._bm25(match, limit)
+        ranked = self._bm25(match, limit * overfetch)
         passing = self.passing(ranked, filters)
         kept = [chunk_id for chunk_id in ranked if chunk_id in passing][:limit]
         if len(kept) == limit or len(ranked) < limit * overfetch:

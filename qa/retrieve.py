@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from qa.docstore import FILTER_OVERFETCH
 from qa.index import Index
 from qa.settings import Settings
 from qa.types import Filters, SearchHit
@@ -19,7 +20,6 @@ from qa.types import Filters, SearchHit
 T = TypeVar("T")
 
 
-FILTER_OVERFETCH = 4  # a filtered dense search first looks this many times deeper, unfiltered
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qa-keyword")
 
 
@@ -71,9 +71,7 @@ class Retriever:
         n = max(k, self.candidates)
         with self.index.rwlock.reading():
             # BM25 runs in SQLite (no GIL) while the model encodes the query
-            keyword_future = _KEYWORD_POOL.submit(
-                _timed, self.index.docstore.keyword_search, query, n, filters, FILTER_OVERFETCH
-            )
+            keyword_future = _KEYWORD_POOL.submit(_timed, self.index.docstore.keyword_search, query, n, filters)
             started = time.perf_counter()
             query_vector = self.index.embedder.encode([query])
             timings.embed_ms = (time.perf_counter() - started) * 1000

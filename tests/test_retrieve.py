@@ -82,7 +82,7 @@ def test_date_filter(index: Index, settings: Settings) -> None:
 
 def test_filtered_search_falls_back_to_the_exact_allowed_set(index: Index, settings: Settings) -> None:
     from qa.ingest import Ingestor
-    from qa.retrieve import FILTER_OVERFETCH
+    from qa.docstore import FILTER_OVERFETCH
 
     near = [Article(id=f"budget-{n}", title="Council budget", published="2024-05-01",
                     text=f"The city council approved budget number {n} for the new bridge.") for n in range(2 * FILTER_OVERFETCH)]
