@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS articles (
 CREATE INDEX IF NOT EXISTS articles_origin ON articles(origin);
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+-- covers what filters and freshness read, so they never walk past an article's text
+CREATE INDEX IF NOT EXISTS articles_dates ON articles(id, published, source);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
@@ -54,6 +56,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='
 # A filtered search first looks this many times deeper without the filter, then filters: as fast
 # as no filter for filters that let most passages through (a date, a big source).
 FILTER_OVERFETCH = 4
+
+# Joins chunks, looked up by id, to the article columns filters and freshness read, through the
+# covering index: SQLite would otherwise pick the primary key and read each article row past its
+# full text (3x slower for 200 chunks). Scans of every chunk are left to the planner.
+_JOIN_ARTICLE_DATES = "JOIN articles a INDEXED BY articles_dates ON a.id = c.article_id"
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ class DocStore:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self._conn().execute(
-            f"SELECT c.id, a.published FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+            f"SELECT c.id, a.published FROM chunks c {_JOIN_ARTICLE_DATES} WHERE c.id IN ({marks})",
             [int(i) for i in chunk_ids],
         ).fetchall()
         return {row[0]: row[1] for row in rows}
@@ -222,7 +229,7 @@ class DocStore:
         where, params = _filter_sql(filters)
         marks = ",".join("?" * len(chunk_ids))
         rows = self._conn().execute(
-            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks}) AND {where}",
+            f"SELECT c.id FROM chunks c {_JOIN_ARTICLE_DATES} WHERE c.id IN ({marks}) AND {where}",
             [*(int(i) for i in chunk_ids), *params],
         ).fetchall()
         return {row[0] for row in rows}
@@ -404,12 +411,19 @@ class DocStore:
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Words so common in questions that matching them only adds noise to BM25.
+# Words so common that matching them only adds noise to BM25, and costs: FTS5 scores every chunk
+# holding any query term. The fragments of contractions ("Broadway’s" gives "s") are in there too;
+# "us" (US) and "may" (the month) are not.
 _STOPWORDS = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have how i if in "
-    "into is it its of on or so than that the their them then there these they this to was were "
-    "what when where which who whom whose why will with would you your about after before said "
-    "says tell me much many".split()
+    "a an and are as at be been being but by can cannot could did do does doing for from had has "
+    "have having how i if in into is it its itself of on or so than that the their theirs them "
+    "themselves then there these they this those to was were what when where which who whom whose "
+    "why will with would you your yours yourself about above after again against all also am any "
+    "because before below between both down during each few further get gets got he her here hers "
+    "herself him himself his just me might more most must my myself no nor not now off once "
+    "one only other ought our ours ourselves out over own same shall she should some such too "
+    "under until up very we while yet said says tell much many "
+    "s t d ll m o re ve y".split()
 )
 
 

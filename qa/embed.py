@@ -88,7 +88,8 @@ class SentenceTransformerEmbedder:
         """Word pieces per text, without special tokens."""
         if not texts:
             return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # verbose=False: counting a text longer than the model's window is the point, not a mistake
+        encoded = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     @property

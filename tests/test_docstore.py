@@ -1,0 +1,54 @@
+"""The SQLite document store: the keyword query it builds, and the index its filtered lookups use."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from qa.docstore import DocStore, fts_query
+from qa.index import Index
+from qa.types import Filters
+
+
+def test_fts_query_keeps_content_words_only() -> None:
+    query = fts_query("What did the US say in May about Broadway’s biggest shows, and why not?")
+    # "us" is the US and "may" the month; the "s" of "Broadway’s" and "not" are noise
+    assert query == '"us" OR "say" OR "may" OR "broadway" OR "biggest" OR "shows"'
+    assert fts_query("Which of these is it?") == ""
+
+
+def _plans_of(docstore: DocStore, call: object) -> list[str]:
+    """The query plans of the statements `call()` runs on this thread's connection."""
+    conn = docstore._conn()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        call()  # type: ignore[operator]
+    finally:
+        conn.set_trace_callback(None)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert selects, statements
+    return [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + s)) for s in selects]
+
+
+def test_freshness_and_filter_lookups_read_the_covering_index(seeded_index: Index) -> None:
+    # published_of (freshness of every candidate) and passing (over-fetched filtered search) must
+    # not read article rows, which hold the whole text
+    docstore = seeded_index.docstore
+    ids = [chunk.id for article in docstore.list_articles() for chunk in docstore.chunks_of(article.article.id)]
+    assert docstore.published_of(ids) == {i: docstore.get_chunks([i])[i].published for i in ids}
+    for plan in _plans_of(docstore, lambda: docstore.published_of(ids)) + _plans_of(
+        docstore, lambda: docstore.passing(ids, Filters(as_of="2025-03-06", source="Reuters"))
+    ):
+        assert "COVERING INDEX articles_dates" in plan, plan
+
+
+def test_an_older_index_gains_the_covering_index_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "docs.sqlite"
+    DocStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX articles_dates")
+    reopened = DocStore(path)
+    names = {row[0] for row in reopened._conn().execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "articles_dates" in names
+    assert reopened.published_of([1, 2]) == {}
