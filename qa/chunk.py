@@ -40,7 +40,7 @@ def split_sentences(text: str) -> list[Span]:
         start = line.start()
         for m in _CANDIDATE.finditer(text, line.start(), line.end()):
             after = m.end("gap")
-            if after < line.end() and _starts_sentence(text[after]) and not _is_abbreviation(text, m.start()):
+            if after < line.end() and _starts_sentence(text[after]) and not is_abbreviation(text, m.start()):
                 _add_stripped(text, start, m.start("gap"), spans)
                 start = after
         _add_stripped(text, start, line.end(), spans)
@@ -51,7 +51,7 @@ def _starts_sentence(char: str) -> bool:
     return char.isupper() or char.isdigit() or char in _OPENERS
 
 
-def _is_abbreviation(text: str, punct: int) -> bool:
+def is_abbreviation(text: str, punct: int) -> bool:
     """Whether the '.' at `punct` ends an abbreviation or initial rather than a sentence."""
     if text[punct] != "." or text[punct + 1 : punct + 2] in (".", "!", "?"):
         return False

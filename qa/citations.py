@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from qa.answer_types import Citation, SentenceCheck
 from qa.backends.base import Passage
+from qa.chunk import is_abbreviation
 from qa.support import SupportScorer
 
 # One marker group: [1] or [1, 2]; adjacent groups ([1][3]) are parsed one by one.
@@ -37,9 +38,12 @@ def strip_markers(text: str) -> str:
 
 def split_answer(text: str) -> list[AnswerSentence]:
     """Answer text as sentences with their markers; markers after a period belong to the
-    sentence before it."""
+    sentence before it. The period of an abbreviation or initial ("Sen. Pat Toomey", "U.S.")
+    ends no sentence unless a marker follows it, as passages are split at ingest."""
     sentences, start = [], 0
     for match in _SENTENCE_END.finditer(text):
+        if not MARKER.search(match.group()) and is_abbreviation(text, match.start()):
+            continue
         piece = text[start : match.end()]
         start = match.end()
         if piece.strip():

@@ -48,6 +48,17 @@ def test_split_answer_attaches_markers_after_the_period() -> None:
     ]
 
 
+def test_split_answer_keeps_abbreviations_inside_their_sentence() -> None:
+    # Split at "Lt." and "Sen.", the pieces were checked (and cited) one by one:
+    # "Democratic Lt [1]. John Fetterman vie to replace retiring GOP Sen [1]. Pat Toomey [1]."
+    text = ("Mehmet Oz and Democratic Lt. John Fetterman vie to replace retiring GOP Sen. Pat Toomey [1]. "
+            "Warner Bros. Discovery shelved Batgirl, U.S. media said [2].")
+    assert [(s.text, s.markers) for s in split_answer(text)] == [
+        ("Mehmet Oz and Democratic Lt. John Fetterman vie to replace retiring GOP Sen. Pat Toomey.", [1]),
+        ("Warner Bros. Discovery shelved Batgirl, U.S. media said.", [2]),
+    ]
+
+
 def test_supported_sentence_is_kept_with_a_quote_span(scorer: LexicalSemanticScorer) -> None:
     checked = check_answer("China will raise defense spending by 7.2 percent this year [1].", passages(), scorer, 0.5)
     assert checked.checks[0].action == "kept"

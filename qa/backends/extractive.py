@@ -32,8 +32,9 @@ class ExtractiveBackend:
         for passage in request.passages:
             for start, end in split_sentences(passage.text):
                 text = passage.text[start:end]
-                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only
-                if end - start >= 20 and (passage.article_id, text) not in seen:
+                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
+                # a question answers nothing, however close it is to the one asked
+                if end - start >= 20 and (passage.article_id, text) not in seen and not _is_question(text):
                     seen.add((passage.article_id, text))
                     candidates.append((passage.number, text, f"{passage.title}\n{passage.text}"))
         if not candidates:
@@ -55,6 +56,10 @@ class ExtractiveBackend:
         text = self.complete(request)
         for i, piece in enumerate(text.split(" ")):
             yield piece if i == 0 else " " + piece
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip().rstrip("\"'”’)]").endswith("?")
 
 
 def _unterminated(sentence: str) -> str:
