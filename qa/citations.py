@@ -13,8 +13,11 @@ from qa.support import SupportScorer
 
 # One marker group: [1] or [1, 2]; adjacent groups ([1][3]) are parsed one by one.
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-# A sentence ends at . ! or ? (plus closing quotes), optionally followed by its markers.
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s|$)")
+# A sentence ends at . ! or ? (plus closing quotes), optionally followed by its markers, and by
+# a period after them when the sentence ended inside a quote ('…“early days.” [1].').
+_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?:(?<=\])[.!?])?(?=\s|$)")
+# A period repeated after a quotation that already ended its sentence, once markers are gone.
+_REPEATED_STOP = re.compile(r"([.!?][\"'”’)]+)[.!?]")
 
 
 @dataclass
@@ -33,6 +36,7 @@ def parse_markers(text: str) -> list[int]:
 def strip_markers(text: str) -> str:
     text = MARKER.sub("", text)
     text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    text = _REPEATED_STOP.sub(r"\1", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from qa.docstore import DocStore, fts_query
@@ -17,13 +18,13 @@ def test_fts_query_keeps_content_words_only() -> None:
     assert fts_query("Which of these is it?") == ""
 
 
-def _plans_of(docstore: DocStore, call: object) -> list[str]:
+def _plans_of(docstore: DocStore, call: Callable[[], object]) -> list[str]:
     """The query plans of the statements `call()` runs on this thread's connection."""
     conn = docstore._conn()
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
-        call()  # type: ignore[operator]
+        call()
     finally:
         conn.set_trace_callback(None)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
