@@ -20,9 +20,9 @@ ABBREVIATIONS = frozenset(
     """.split()
 )
 _OPENERS = "\"'“‘«([{"
-_CLOSERS = "\"'”’»)]}"
+CLOSERS = "\"'”’»)]}"
 # Sentence-final punctuation, any closing quotes/brackets, then whitespace: a candidate boundary.
-_CANDIDATE = re.compile(rf"[.!?]+[{re.escape(_CLOSERS)}]*(?P<gap>\s+)")
+_CANDIDATE = re.compile(rf"[.!?]+[{re.escape(CLOSERS)}]*(?P<gap>\s+)")
 _LINE = re.compile(r"[^\n\r\v\f\x85\u2028\u2029]+")
 _INITIALS = re.compile(r"[A-Z]\.|[A-Za-z](?:\.[A-Za-z])+\.")  # "J.", "U.S.", "D.C.", "p.m."
 _WORD = re.compile(r"\S+")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from qa.backends.base import GenerationRequest
-from qa.chunk import split_sentences
+from qa.chunk import CLOSERS, split_sentences
 from qa.embed import get_embedder
 from qa.settings import Settings
 from qa.support import relevance_scores
@@ -59,7 +59,7 @@ class ExtractiveBackend:
 
 
 def _is_question(sentence: str) -> bool:
-    return sentence.rstrip().rstrip("\"'”’)]").endswith("?")
+    return sentence.rstrip().rstrip(CLOSERS).endswith("?")
 
 
 def _unterminated(sentence: str) -> str:
