@@ -13,11 +13,12 @@ from qa.support import SupportScorer
 
 # One marker group: [1] or [1, 2]; adjacent groups ([1][3]) are parsed one by one.
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_CLOSING = r"[\"'”’)]"  # quotes and parentheses that may follow a sentence's final stop
 # A sentence ends at . ! or ? (plus closing quotes), optionally followed by its markers, and by
 # a period after them when the sentence ended inside a quote ('…“early days.” [1].').
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?:(?<=\])[.!?])?(?=\s|$)")
+_SENTENCE_END = re.compile(rf"[.!?]+{_CLOSING}*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?:(?<=\])[.!?])?(?=\s|$)")
 # A period repeated after a quotation that already ended its sentence, once markers are gone.
-_REPEATED_STOP = re.compile(r"([.!?][\"'”’)]+)[.!?]")
+_REPEATED_STOP = re.compile(rf"([.!?]{_CLOSING}+)[.!?]")
 
 
 @dataclass
