@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa.resources import SOURCE_ROOT, bundled_dir
+
 ENV_PREFIX = "QA_"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = SOURCE_ROOT  # the checkout, for tests and benchmarks run from a source tree
 
 
 class SettingsError(ValueError):
@@ -49,7 +51,10 @@ class Settings:
 
     # answering
     model: str = "extractive"  # backend name: extractive | openai | local | a plugin
-    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    # The backends a request may choose with "model"; empty = only `model`. A backend the operator
+    # did not enable cannot be switched on by an anonymous request (the local LLM costs seconds).
+    allowed_models: tuple[str, ...] = ()
+    prompts_dir: Path = field(default_factory=lambda: bundled_dir("prompts"))  # QA_PROMPTS_DIR overrides
     context_tokens: int = 3000  # budget for the passages in a prompt
     answer_max_tokens: int = 400
     temperature: float = 0.0
@@ -78,7 +83,7 @@ class Settings:
     max_body_bytes: int = 5_000_000
     max_question_chars: int = 2000
     max_k: int = 50
-    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    seeds_dir: Path = field(default_factory=lambda: bundled_dir("seeds"))  # ingested into an empty index
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.recency_weight <= 1.0:
@@ -103,6 +108,10 @@ class Settings:
                 raise SettingsError(f"unknown setting {name!r}")
             values[name] = value
         return cls(**values)
+
+    def enabled_models(self) -> tuple[str, ...]:
+        """The backends requests may use: `allowed_models`, always with the default `model`."""
+        return tuple(dict.fromkeys((self.model, *self.allowed_models)))
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with `changes` applied (`None` values are ignored)."""

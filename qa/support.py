@@ -22,7 +22,6 @@ from qa.chunk import split_sentences
 from qa.embed import Embedder
 
 if TYPE_CHECKING:
-    from qa.llm_judge import LLMJudge
     from qa.settings import Settings
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’\-]*")
@@ -132,6 +131,13 @@ class LexicalSemanticScorer:
         return scores[best], windows[best]
 
 
+class SupportJudge(Protocol):
+    """A model that says how likely `evidence` supports `claim` (`qa.llm_judge.LLMJudge`, or the
+    local backend, which runs it in its worker process)."""
+
+    def support_probability(self, claim: str, evidence: str) -> float: ...
+
+
 class JudgeScorer:
     """Support judged by the in-process LLM (`QA_SUPPORT_SCORER=judge`): the lexical-semantic
     scorer picks the quote, the judge's P("yes") on that quote is the score. ~3 s per check on 2
@@ -139,7 +145,7 @@ class JudgeScorer:
 
     name = "llm-judge"
 
-    def __init__(self, judge: "LLMJudge", quote_picker: LexicalSemanticScorer) -> None:
+    def __init__(self, judge: SupportJudge, quote_picker: LexicalSemanticScorer) -> None:
         self.judge = judge
         self.quote_picker = quote_picker
 
@@ -158,11 +164,8 @@ def make_scorer(settings: "Settings", embedder: Embedder) -> SupportScorer:
         return lexical
     if settings.support_scorer == "judge":
         from qa.backends.local import LocalBackend
-        from qa.llm_judge import LLMJudge, prompt_render
 
-        backend = LocalBackend(settings)
-        judge = LLMJudge(backend.llama, prompt_render(settings.prompts_dir), lock=backend.lock)
-        return JudgeScorer(judge, lexical)
+        return JudgeScorer(LocalBackend(settings), lexical)
     raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose lexical or judge")
 
 

@@ -70,6 +70,7 @@ def settings(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sett
         copy_index(seeded_dir, root / "index"), api_key=KEY, rate_limit_per_minute=0,
         max_body_bytes=20_000, cors_origins=("https://news.example",),
         openai_base_url=CLOSED_PORT, openai_max_retries=0, openai_timeout=5.0,
+        allowed_models=("openai", FAILING_MODEL),
     )
 
 
@@ -193,7 +194,8 @@ def test_sse_wire_format_is_exact(client: TestClient) -> None:
         ({"question": "q", "filters": "BBC"}, 400, "'filters'"),
         ({"question": "q", "history": [{"role": "robot", "content": "beep"}]}, 400, "history[0].role"),
         ({"question": "q", "history": "earlier"}, 400, "'history'"),
-        ({"question": "q", "model": "gpt-9"}, 400, "unknown model 'gpt-9': choose one of "),
+        ({"question": "q", "model": "gpt-9"}, 400, "model 'gpt-9' is unknown: choose one of extractive, openai"),
+        ({"question": "q", "model": "local"}, 400, "model 'local' is not enabled on this service"),
         ({"question": "q", "colour": "red"}, 400, "unknown field `colour`"),
         (["q"], 400, "request body"),
     ],

@@ -3,6 +3,8 @@ spoken to by the official `openai` client and by plain httpx."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -57,7 +59,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    with live_server(seeded_dir, tmp_path_factory.mktemp("live"), embedder, rate_limit_per_minute=0) as url:
+    with live_server(seeded_dir, tmp_path_factory.mktemp("live"), embedder, rate_limit_per_minute=0,
+                     allowed_models=(ENDLESS_MODEL,)) as url:
         yield url
 
 
@@ -100,3 +103,51 @@ def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: s
         # the response is closed: the server notices the disconnect and stops the generator
         assert endless_closed.wait(10)
         assert http.get("/v1/search", params={"q": QUESTION}).status_code == 200
+
+
+# --- the local LLM's worker process ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+    with live_server(seeded_dir, tmp_path_factory.mktemp("live-local"), embedder, rate_limit_per_minute=0,
+                     allowed_models=("local",), local_threads=1) as url:
+        yield url
+
+
+def local_worker() -> Any:
+    from qa.backends.local import running_workers
+
+    (worker,) = running_workers()
+    return worker
+
+
+@pytest.mark.local_llm
+def test_a_dead_local_worker_is_a_503_and_the_service_keeps_serving(local_url: str) -> None:
+    ask_local = {"question": "How much did Taipei allocate for defence in 2024?", "model": "local"}
+    with httpx.Client(base_url=local_url, timeout=300) as http:
+        assert http.post("/v1/ask", json=ask_local).status_code == 200  # starts the worker
+        worker = local_worker()
+        pid = worker.pid
+
+        result: dict[str, httpx.Response] = {}
+        asking = threading.Thread(target=lambda: result.setdefault("r", http.post("/v1/ask", json=ask_local)))
+        asking.start()
+        deadline = time.monotonic() + 60
+        while not worker.in_flight:  # the answer is being generated in the worker
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        asking.join(120)
+        response = result["r"]
+        assert response.status_code == 503, response.text
+        assert "worker process died (killed by SIGKILL)" in response.json()["detail"]
+
+        # everything else keeps answering, meanwhile and after
+        assert http.get("/v1/search", params={"q": QUESTION}).json()["results"]
+        extractive = http.post("/v1/ask", json={"question": QUESTION}).json()
+        assert not extractive["refused"] and "7.2" in extractive["answer"]
+        assert http.get("/readyz").status_code == 200
+
+        # and the worker comes back
+        again = http.post("/v1/ask", json=ask_local)
+        assert again.status_code == 200 and "19 billion" in again.json()["answer"]
+        assert worker.pid not in (None, pid) and worker.restarts == 1

@@ -1,10 +1,14 @@
-"""The in-process llama.cpp backend and the LLM judge, on the real bundled Qwen2.5-Coder-1.5B model
-(loaded once for the module), plus the assembly and pinning of the bundled GGUF."""
+"""The local llama.cpp backend and the LLM judge, on the real bundled Qwen2.5-Coder-1.5B model
+(loaded once for the module, in its worker process), the worker's supervision, and the assembly
+and pinning of the bundled GGUF."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,6 @@ import pytest
 from qa.backends import local
 from qa.backends.base import BackendError, GenerationRequest, Message
 from qa.backends.local import LocalBackend, assemble, bundled_model_path, from_settings, verify_file
-from qa.llm_judge import LLMJudge
 from qa.settings import Settings
 
 pytestmark = pytest.mark.local_llm
@@ -62,9 +65,12 @@ def backend() -> LocalBackend:
     return from_settings(Settings.from_env({}, local_threads=1))
 
 
-@pytest.fixture(scope="module")
-def judge(backend: LocalBackend) -> LLMJudge:
-    return LLMJudge(backend.llama, lock=backend.lock)
+def wait_for_worker(backend: LocalBackend, old_pid: int | None, timeout: float = 120.0) -> int:
+    deadline = time.monotonic() + timeout
+    while (pid := backend.worker.pid) is None or pid == old_pid:
+        assert time.monotonic() < deadline, "the worker did not come back"
+        time.sleep(0.2)
+    return pid
 
 
 def test_answers_with_the_number_and_cites_its_passage(backend: LocalBackend) -> None:
@@ -105,7 +111,8 @@ def test_prompt_over_the_context_window_is_a_backend_error(backend: LocalBackend
         list(backend.stream(request))
 
 
-def test_judge_separates_supported_from_unsupported_claims(judge: LLMJudge) -> None:
+def test_judge_separates_supported_from_unsupported_claims(backend: LocalBackend) -> None:
+    judge = backend  # the judge runs in the backend's worker process
     supported = judge.support_probability("China will raise defence spending by 7.2 percent.", PASSAGES[1])
     wrong_number = judge.support_probability("China will raise defence spending by 12 percent.", PASSAGES[1])
     unrelated = judge.support_probability("Argentina won the 2022 FIFA World Cup.", PASSAGES[1])
@@ -124,7 +131,31 @@ def test_bundled_model_is_the_pinned_file(backend: LocalBackend) -> None:
     assert path.name == local.MODEL_FILENAME
     assert path.stat().st_size == local.MODEL_SIZE
     assert path.with_name(path.name + ".ok").read_text().strip() == local.MODEL_SHA256
-    assert Path(backend.llama.model_path).resolve() == path.resolve()
+    assert Path(backend.model_path).resolve() == path.resolve()
+
+
+def test_a_worker_killed_mid_answer_fails_that_request_with_503_and_comes_back(backend: LocalBackend) -> None:
+    pid = backend.worker.pid
+    assert pid is not None and pid != os.getpid()  # llama.cpp runs outside this process
+    stream = backend.stream(rag_request("How much did Taipei allocate for defence in 2024?"))
+    first = next(stream)
+    assert first
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(BackendError, match=r"worker process died \(killed by SIGKILL\)") as raised:
+        list(stream)
+    assert raised.value.status == 503
+    wait_for_worker(backend, pid)
+    assert backend.worker.restarts >= 1
+    answer = backend.complete(rag_request("How much did Taipei allocate for defence in 2024?"))
+    assert "19 billion" in answer
+
+
+def test_an_abandoned_stream_leaves_the_worker_ready(backend: LocalBackend) -> None:
+    stream = backend.stream(rag_request("How much has Taiwan's defence spending increased in the past eight years?"))
+    assert next(stream)
+    stream.close()  # e.g. the client disconnected: generation is cancelled
+    answer = backend.complete(rag_request("By how much will China increase its defense spending this year?"))
+    assert "7.2" in answer
 
 
 def make_parts(folder: Path) -> tuple[list[Path], bytes]:

@@ -38,9 +38,11 @@ EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "Content-Type"]
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Litestar:
     """The HTTP service for `settings`. The embedding model (or `embedder`, already loaded) and
     the index load once at startup; an empty index gets the seeds first."""
-    if settings.model not in available_backends():
+    unknown = [name for name in settings.enabled_models() if name not in available_backends()]
+    if unknown:
         raise SettingsError(
-            f"QA_MODEL={settings.model!r} is not an answer backend: choose one of {', '.join(available_backends())}"
+            f"QA_MODEL / QA_ALLOWED_MODELS name {', '.join(map(repr, unknown))}, not an answer backend: "
+            f"choose from {', '.join(available_backends())}"
         )
     metrics = Metrics()
 

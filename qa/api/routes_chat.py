@@ -47,6 +47,8 @@ def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
         raise ClientException(f'the last message must be the user\'s question (its role is {last.role!r})')
     history = [Message(role=m.role, content=m.text()) for m in body.messages[:-1]
                if m.role in HISTORY_ROLES and m.text().strip()]
+    # OpenAI clients send their own model names ("gpt-4o"): those mean the default backend, but
+    # naming one of ours that the operator did not enable is refused.
     model = body.model if body.model in available_backends() else None
     return validation.ask_request(
         last.text(), service.settings, k_value=body.k, filter_value=body.filters,

@@ -68,13 +68,17 @@ def filters(value: Filters | None) -> Filters | None:
     return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of)
 
 
-def model(name: str | None) -> str | None:
-    """A known backend name; 400 listing the available backends otherwise."""
+def model(name: str | None, settings: Settings) -> str | None:
+    """A backend the operator enabled (`QA_ALLOWED_MODELS`); 400 naming the enabled ones otherwise."""
     if name is None:
         return None
-    choices = available_backends()
-    if name not in choices:
-        raise ClientException(f'unknown model {name!r}: choose one of {", ".join(choices)}')
+    enabled = settings.enabled_models()
+    if name not in enabled:
+        known = "not enabled on this service" if name in available_backends() else "unknown"
+        raise ClientException(
+            f'model {name!r} is {known}: choose one of {", ".join(enabled)} '
+            "(the operator enables backends with QA_ALLOWED_MODELS)"
+        )
     return name
 
 
@@ -103,7 +107,7 @@ def ask_request(
         k=k(k_value, settings),
         filters=filters(filter_value),
         history=history(history_value),
-        model=model(model_name),
+        model=model(model_name, settings),
     )
 
 

