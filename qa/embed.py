@@ -1,9 +1,13 @@
-"""Sentence embeddings: the `Embedder` protocol and its sentence-transformers implementation."""
+"""Sentence embeddings: the `Embedder` protocol, the default int8 ONNX Runtime encoder of the bundled
+all-MiniLM-L6-v2, and the sentence-transformers (torch) encoder of the optional `qa[torch]` extra."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +22,12 @@ BUNDLED_MODEL_NAMES = frozenset(
 )
 
 
+# QA_ENCODER values, and the identity each writes into an index manifest with the model's name.
+ENCODERS = {"onnx": "onnx-int8", "torch": "torch"}
+ONNX_MODEL_DIR = ("models", "minilm-l6-int8")  # inside the qa package
+TORCH_EXTRA_HINT = "pip install 'qa[torch]'"
+
+
 class EmbeddingModelError(RuntimeError):
     """The embedding model could not be loaded; the message says what to install or set."""
 
@@ -26,6 +36,8 @@ class Embedder(Protocol):
     """Turns texts into L2-normalized float32 vectors."""
 
     name: str
+    # An implementation may also carry `identity` (`encoder_identity`): what its vectors are
+    # comparable with; an index refuses an embedder whose identity differs from its manifest's.
     dimension: int
     max_tokens: int  # word pieces per text the model takes without truncating (no special tokens)
 
@@ -56,11 +68,91 @@ def model_identity(name: str) -> str:
     return path.resolve().name if path.exists() else name
 
 
+def encoder_identity(encoder: str, model: str) -> str:
+    """What built an index's vectors, e.g. `onnx-int8:all-MiniLM-L6-v2` or `torch:all-MiniLM-L6-v2`."""
+    name = "all-MiniLM-L6-v2" if model in BUNDLED_MODEL_NAMES else model_identity(model)
+    return f"{ENCODERS.get(encoder, encoder)}:{name}"
+
+
+class OnnxEmbedder:
+    """The bundled all-MiniLM-L6-v2 as int8 ONNX (qa/models/minilm-l6-int8), run by ONNX Runtime.
+
+    Same tokenizer, truncation (max_seq_length word pieces including [CLS] and [SEP]), mean
+    pooling over the attention mask and L2 normalisation as sentence-transformers; no torch.
+    """
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", *, batch_size: int = 64, threads: int = 0) -> None:
+        if model not in BUNDLED_MODEL_NAMES:
+            raise EmbeddingModelError(
+                f"the ONNX encoder ships only all-MiniLM-L6-v2, not {model!r}: use QA_ENCODER=torch "
+                f"({TORCH_EXTRA_HINT}) for other models"
+            )
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError as error:  # pragma: no cover - both are hard dependencies
+            raise EmbeddingModelError(
+                f"the ONNX encoder needs onnxruntime and tokenizers ({error})"
+            ) from None
+        files = resources.files("qa").joinpath(*ONNX_MODEL_DIR)
+        config = json.loads(files.joinpath("config.json").read_text(encoding="utf-8"))
+        self.name = model_identity(model)
+        self.identity = encoder_identity("onnx", model)
+        self.dimension = int(config["dimension"])
+        self.max_tokens = int(config["max_seq_length"]) - 2  # [CLS] and [SEP]
+        self.batch_size = batch_size
+        tokenizer_json = files.joinpath("tokenizer.json").read_text(encoding="utf-8")
+        # Two tokenizers: counting sees whole texts; encoding truncates and pads per batch.
+        self._counter = Tokenizer.from_str(tokenizer_json)
+        self._tokenizer = Tokenizer.from_str(tokenizer_json)
+        self._tokenizer.enable_truncation(max_length=int(config["max_seq_length"]))
+        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(0, threads)  # 0: one per core
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = onnxruntime.InferenceSession(
+            files.joinpath("model.onnx").read_bytes(), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized embeddings, shape (len(texts), dimension), float32."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        texts = list(texts)
+        # Length-sorted batches pad little; results go back in the callers' order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            out[batch] = self._encode_batch([texts[i] for i in batch])
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, without special tokens."""
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+
 class SentenceTransformerEmbedder:
     """An `Embedder` backed by a sentence-transformers model, loaded offline-first."""
 
     def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 64) -> None:
         self.name = model_identity(model)
+        self.identity = encoder_identity("torch", model)
         self.batch_size = batch_size
         self._model = _load_sentence_transformer(resolve_model_path(model), device)
         dimension = self._model.get_embedding_dimension() if hasattr(
@@ -99,7 +191,13 @@ class SentenceTransformerEmbedder:
 
 def _load_sentence_transformer(path_or_name: str, device: str):  # noqa: ANN202
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise EmbeddingModelError(
+            f"QA_ENCODER=torch needs torch and sentence-transformers: {TORCH_EXTRA_HINT}, "
+            "or use the default QA_ENCODER=onnx"
+        ) from None
 
     try:
         return SentenceTransformer(path_or_name, device=device, local_files_only=True)
@@ -118,14 +216,25 @@ def _load_sentence_transformer(path_or_name: str, device: str):  # noqa: ANN202
         ) from error
 
 
-_shared: dict[tuple[str, str, int], SentenceTransformerEmbedder] = {}
+_shared: dict[tuple, Embedder] = {}
+_shared_lock = threading.Lock()
 
 
-def get_embedder(settings: "Settings") -> SentenceTransformerEmbedder:
-    """The embedder for `settings`, loaded once per process and shared (CLI, API, backends)."""
-    key = (settings.embedding_model, settings.device, settings.embed_batch_size)
-    if key not in _shared:
-        _shared[key] = SentenceTransformerEmbedder(
-            settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
-        )
-    return _shared[key]
+def get_embedder(settings: "Settings") -> Embedder:
+    """The embedder `settings.encoder` selects, loaded once per process and shared (CLI, API, backends)."""
+    if settings.encoder == "onnx":
+        key: tuple = ("onnx", settings.embedding_model, settings.embed_batch_size, settings.encoder_threads)
+    else:
+        key = ("torch", settings.embedding_model, settings.device, settings.embed_batch_size)
+    with _shared_lock:
+        if key not in _shared:
+            if settings.encoder == "onnx":
+                _shared[key] = OnnxEmbedder(
+                    settings.embedding_model, batch_size=settings.embed_batch_size,
+                    threads=settings.encoder_threads,
+                )
+            else:
+                _shared[key] = SentenceTransformerEmbedder(
+                    settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
+                )
+        return _shared[key]

@@ -2,7 +2,7 @@
 consistent under concurrent readers and crashes.
 
 Layout of an index folder:
-    manifest.json   what built it: embedding model, dimension, chunker settings, index type
+    manifest.json   what built it: encoder and embedding model, dimension, chunker settings, index type
     docs.sqlite     articles, chunks, vectors, keyword index (the source of truth)
     vectors.faiss   the vector store, replaced atomically; rebuilt from docs.sqlite when behind
     write.lock      held by the one process allowed to write
@@ -23,7 +23,7 @@ from typing import IO
 import numpy as np
 
 from qa.docstore import ChunkRow, DocStore, StoredArticle
-from qa.embed import Embedder, model_identity
+from qa.embed import TORCH_EXTRA_HINT, Embedder, encoder_identity, model_identity
 from qa.settings import Settings
 from qa.types import Chunk
 from qa.vectorstore import FaissStore, VectorStoreError
@@ -58,6 +58,13 @@ class Manifest:
     chunk_overlap_tokens: int
     tiktoken_encoding: str
     index_type: str
+    # What computed the vectors (`encoder_identity`); manifests from before the ONNX encoder
+    # have none and were built with torch.
+    encoder: str = ""
+
+    @property
+    def built_by(self) -> str:
+        return self.encoder or encoder_identity("torch", self.embedding_model)
 
     @classmethod
     def for_settings(cls, settings: Settings, dimension: int) -> "Manifest":
@@ -69,6 +76,7 @@ class Manifest:
             chunk_overlap_tokens=settings.chunk_overlap_tokens,
             tiktoken_encoding=settings.tiktoken_encoding,
             index_type=settings.index_type,
+            encoder=encoder_identity(settings.encoder, settings.embedding_model),
         )
 
     def check(self, settings: Settings, where: Path) -> None:
@@ -79,6 +87,15 @@ class Manifest:
                 f"the index in {where} was built with embedding model {self.embedding_model!r}, "
                 f"but {wanted!r} is configured. Use the same model (QA_EMBEDDING_MODEL), or another "
                 "--index folder for the new model."
+            )
+        wanted_encoder = encoder_identity(settings.encoder, settings.embedding_model)
+        if wanted_encoder != self.built_by:
+            kind = self.built_by.split(":", 1)[0]
+            setting = "onnx" if kind == "onnx-int8" else f"{kind} ({TORCH_EXTRA_HINT})" if kind == "torch" else kind
+            raise IndexMismatchError(
+                f"the index in {where} was built by encoder {self.built_by!r}, but {wanted_encoder!r} "
+                f"is configured, and vectors from two encoders must not be mixed. Set QA_ENCODER={setting} "
+                "to use this index, or ingest again into a new --index folder with the configured encoder."
             )
         for name in ("chunk_tokens", "chunk_overlap_tokens", "tiktoken_encoding"):
             if getattr(settings, name) != getattr(self, name):
@@ -180,6 +197,11 @@ class Index:
             raise IndexMismatchError(
                 f"the index in {directory} holds {manifest.dimension}-dimensional vectors, the "
                 f"configured model makes {embedder.dimension}"
+            )
+        if embedder is not None and getattr(embedder, "identity", manifest.built_by) != manifest.built_by:
+            raise IndexMismatchError(
+                f"the index in {directory} was built by encoder {manifest.built_by!r}, but the embedder "
+                f"given is {embedder.identity!r}; vectors from two encoders must not be mixed"
             )
         lock_file = _take_write_lock(directory) if writable else None
         try:

@@ -31,7 +31,11 @@ class Settings:
 
     # embedding
     embedding_model: str = "all-MiniLM-L6-v2"  # a name, a local path, or the bundled default
-    device: str = "cpu"
+    # onnx: the bundled MiniLM as int8 ONNX Runtime (default, no torch) | torch: sentence-transformers
+    # (the `qa[torch]` extra; any model). An index only opens with the encoder that built it.
+    encoder: str = "onnx"
+    encoder_threads: int = 0  # ONNX Runtime intra-op threads; 0 = one per core
+    device: str = "cpu"  # torch encoder only
     embed_batch_size: int = 64
 
     # chunking (word pieces of the embedding model's own tokenizer)
@@ -86,6 +90,8 @@ class Settings:
     seeds_dir: Path = field(default_factory=lambda: bundled_dir("seeds"))  # ingested into an empty index
 
     def __post_init__(self) -> None:
+        if self.encoder not in ("onnx", "torch"):
+            raise SettingsError(f"QA_ENCODER={self.encoder!r}: expected onnx or torch")
         if not 0.0 <= self.recency_weight <= 1.0:
             raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
         if self.recency_half_life_days <= 0:

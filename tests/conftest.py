@@ -20,7 +20,7 @@ import uvicorn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.embed import Embedder, SentenceTransformerEmbedder, get_embedder  # noqa: E402
+from qa.embed import Embedder, get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -31,8 +31,8 @@ TRUMP_ID = "d9ca4110e3c13ed8"  # Taiwan defence spending under Trump (SinoDaily)
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    return get_embedder(Settings())  # the same instance the backends share
+def embedder() -> Embedder:
+    return get_embedder(Settings())  # the default (ONNX) encoder, the same instance the backends share
 
 
 @pytest.fixture
@@ -43,14 +43,14 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def index(settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterator[Index]:
+def index(settings: Settings, embedder: Embedder) -> Iterator[Index]:
     """An empty, writable index."""
     with Index.open(settings, embedder=embedder) as opened:
         yield opened
 
 
 @pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """An index folder holding the ingested seeds, built once per session."""
     root = tmp_path_factory.mktemp("seeded")
     settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken")
@@ -68,7 +68,7 @@ def seeded_settings(seeded_dir: Path, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def seeded_index(seeded_settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterator[Index]:
+def seeded_index(seeded_settings: Settings, embedder: Embedder) -> Iterator[Index]:
     with Index.open(seeded_settings, embedder=embedder) as opened:
         yield opened
 

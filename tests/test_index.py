@@ -28,6 +28,31 @@ def test_opening_with_another_model_is_a_clear_error(seeded_settings: Settings,
         Index.open(other, embedder=None, writable=False)
 
 
+def test_opening_with_another_encoder_is_a_clear_error(seeded_settings: Settings) -> None:
+    manifest = json.loads((seeded_settings.index_dir / "manifest.json").read_text())
+    assert manifest["encoder"] == "onnx-int8:all-MiniLM-L6-v2"
+    with pytest.raises(IndexMismatchError, match="built by encoder 'onnx-int8:all-MiniLM-L6-v2'.*QA_ENCODER=onnx"):
+        Index.open(seeded_settings.replace(encoder="torch"), writable=False)
+
+
+def test_an_index_from_before_the_encoder_setting_is_a_torch_index(seeded_settings: Settings) -> None:
+    path = seeded_settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["encoder"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="'torch:all-MiniLM-L6-v2'.*QA_ENCODER=torch.*new --index"):
+        Index.open(seeded_settings, writable=False)
+    with Index.open(seeded_settings.replace(encoder="torch"), writable=False) as index:
+        assert index.manifest.built_by == "torch:all-MiniLM-L6-v2"
+
+
+def test_an_embedder_from_another_encoder_is_refused(seeded_settings: Settings) -> None:
+    from qa.embed import get_embedder
+
+    with pytest.raises(IndexMismatchError, match="must not be mixed"):
+        Index.open(seeded_settings, embedder=get_embedder(seeded_settings.replace(encoder="torch")), writable=False)
+
+
 def test_opening_with_other_chunk_settings_is_a_clear_error(seeded_settings: Settings) -> None:
     with pytest.raises(IndexMismatchError, match="chunk_tokens"):
         Index.open(seeded_settings.replace(chunk_tokens=99), writable=False)
@@ -80,7 +105,7 @@ def test_vector_store_catches_up_after_unsaved_writes(seeded_settings: Settings,
 CRASH_SCRIPT = """
 import json, sys
 import qa.ingest
-from qa.embed import SentenceTransformerEmbedder
+from qa.embed import get_embedder
 from qa.index import Index
 from qa.ingest import Ingestor
 from qa.settings import Settings
@@ -88,7 +113,7 @@ from qa.types import Article
 
 qa.ingest.WINDOW_CHUNKS = 4  # commit often so the kill lands between and inside commits
 settings = Settings.from_env({}, index_dir=sys.argv[1], tiktoken_cache_dir=sys.argv[2])
-index = Index.open(settings, embedder=SentenceTransformerEmbedder("all-MiniLM-L6-v2"))
+index = Index.open(settings, embedder=get_embedder(settings))
 original_write = index.write
 def write(upserts=(), metadata_updates=(), deletions=()):
     seq = original_write(upserts, metadata_updates, deletions)
