@@ -34,20 +34,32 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def is_qa(name: str) -> bool:
+    """An entry of site-packages that belongs to the checkout's own (editable) install of qa."""
+    return name == "qa" or name.startswith(("qa-", "qa.")) or (name.startswith("__editable__") and "qa" in name)
+
+
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv holding the wheel; its dependencies come from this environment's
-    site-packages (a .pth line), which holds no `qa`: the checkout is an editable install."""
+    """A new virtualenv holding the wheel. Its dependencies are this environment's, linked in one
+    by one without the checkout's own install of qa, so installing them again costs nothing."""
     root = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    deps = root / "deps"
+    deps.mkdir()
+    for folder in map(Path, site.getsitepackages()):
+        for entry in folder.iterdir():
+            if not is_qa(entry.name) and not entry.name.endswith(".pth") and not (deps / entry.name).exists():
+                (deps / entry.name).symlink_to(entry)
     (purelib,) = (root / "lib").glob("python3*/site-packages")
-    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    (purelib / "deps.pth").write_text(f"{deps}\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install",
-                    "--quiet", "--no-deps", str(wheel)], check=True)
+                    "--quiet", "--no-deps", str(wheel)], check=True, env=run_env(root), cwd=root)
     return root
 
 
 def run_env(home: Path) -> dict[str, str]:
+    """The environment of a user's shell: none of this checkout's paths or QA_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_") and k != "PYTHONPATH"}
     return env | {"HOME": str(home), "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
 
