@@ -82,7 +82,11 @@ class LocalWorker:
             self.in_flight = True
             try:
                 while True:
-                    kind, value = self._supervised_receive()
+                    try:
+                        kind, value = self._supervised_receive()
+                    except BackendError:
+                        finished = True  # the request ended: with an error it reported, or its death
+                        raise
                     if kind == "delta":
                         yield value
                     elif kind == "done":
