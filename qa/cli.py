@@ -265,13 +265,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
     import uvicorn
 
     from qa.api import create_app
+    from qa.api.security import server_options, startup_summary
 
     settings = load_settings(ctx, host=host, port=port, index_dir=index_dir, model=model)
     app = create_app(settings)
     err_console.print(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} "
                       f"(OpenAPI at /schema)", highlight=False)
-    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, proxy_headers=True,
-                timeout_graceful_shutdown=10)
+    for line in startup_summary(settings):
+        err_console.print(f"  {line}", highlight=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, timeout_graceful_shutdown=10,
+                **server_options(settings))
 
 
 @main.command(name="eval")

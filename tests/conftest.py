@@ -91,13 +91,15 @@ def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: A
     """The real app (`create_app`) under uvicorn on 127.0.0.1, on a copy of the seeded index;
     yields its base URL once /readyz answers."""
     from qa.api import create_app
+    from qa.api.security import server_options
 
     copy_index(seeded_dir, root / "index")
     port = free_port()
     settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
                                  host="127.0.0.1", port=port, **overrides)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
+                                           port=port, log_level="warning", lifespan="on",
+                                           **server_options(settings)))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

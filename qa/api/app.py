@@ -25,7 +25,7 @@ from qa.api import (
 from qa.api.deps import DEPENDENCIES, STATE_KEY
 from qa.api.errors import exception_handlers
 from qa.api.metrics import Metrics
-from qa.api.security import GUARDS_KEY, make_guards, rate_limited
+from qa.api.security import GUARDS_KEY, make_guards, rate_limited, same_site
 from qa.api.service import Service
 from qa.backends import available_backends
 from qa.embed import Embedder
@@ -72,6 +72,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
             routes_static.index_page, routes_static.widget,
         ],
         dependencies=DEPENDENCIES,
+        guards=[same_site],
         exception_handlers=exception_handlers(settings),  # type: ignore[arg-type]
         middleware=[metrics.middleware],
         cors_config=cors_config(settings),
@@ -87,7 +88,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:
-    """CORS for `settings.cors_origins` (none when empty), so the widget works on other sites."""
+    """CORS for `settings.cors_origins` (none when empty), so the widget works on the sites named."""
     if not settings.cors_origins:
         return None
     return CORSConfig(
