@@ -87,7 +87,6 @@ class Settings:
     max_history_turns: int = 20  # messages of history a question may carry
     max_history_chars: int = 8000  # characters of history, all messages together
     max_json_depth: int = 32  # nesting of arrays and objects in a request body
-    max_offset: int = 1_000_000  # largest `offset` of a listing
     seeds_dir: Path = PROJECT_ROOT / "seeds"
 
     def __post_init__(self) -> None:
