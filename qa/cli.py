@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +42,13 @@ def handles_user_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except (IndexError_, EmbeddingModelError, SettingsError, ArticleError) as error:
             raise UserError(str(error)) from error
+        except sqlite3.Error as error:  # outside a write: a damaged or locked docs.sqlite
+            raise UserError(f"the document store cannot be used: {error}. If docs.sqlite is damaged, restore "
+                            "it from a backup or rebuild the index with `qa ingest`") from error
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+                raise
+            raise UserError(f"{error.strerror}: {error.filename or 'a file of the index'}") from error
 
     return wrapper
 

@@ -8,6 +8,7 @@ The `*_ERRORS` lists document each route's error responses in the OpenAPI schema
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ from qa.api.security import UnsupportedMediaType
 from qa.api.service import ArticleNotCleanable
 from qa.api.validation import UnprocessableArticles
 from qa.backends import BackendError, UnknownBackendError
-from qa.index import IndexError_
+from qa.index import IndexError_, IndexStorageError
 from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
@@ -116,6 +117,24 @@ def uncleanable_article(_: Request, exc: ArticleNotCleanable) -> Response[dict[s
     return error_response(422, str(exc))
 
 
+def storage_error(request: Request, exc: IndexStorageError) -> Response[dict[str, Any]]:
+    """The disk refused a write: 507 when it is full, else 503; the detail says what happened."""
+    status = 507 if exc.disk_full else 503
+    log.error("%s %s -> %s, storage error [request %s]: %s", request.method, request.url.path, status,
+              request_ids.request_id(request.scope), exc)
+    return error_response(status, str(exc))
+
+
+def sqlite_error(request: Request, exc: sqlite3.Error) -> Response[dict[str, Any]]:
+    """SQLite failing outside a write (a damaged or locked docs.sqlite): 503 saying so."""
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        return storage_error(request, IndexStorageError(f"the disk is full ({exc})", disk_full=True))
+    log.error("%s %s -> 503, document store error [request %s]: %s", request.method, request.url.path,
+              request_ids.request_id(request.scope), exc, exc_info=exc)
+    return error_response(503, f"the document store (docs.sqlite) cannot be read: {exc}. If it is damaged, "
+                          "restore it from a backup or rebuild the index with `qa ingest`")
+
+
 def index_error(request: Request, exc: IndexError_) -> Response[dict[str, Any]]:
     log.error("%s %s -> 503, index error [request %s]: %s", request.method, request.url.path,
               request_ids.request_id(request.scope), exc)
@@ -137,6 +156,8 @@ def exception_handlers(settings: Settings) -> dict[type[Exception] | int, Callab
         UnknownBackendError: unknown_backend,
         ArticleNotCleanable: uncleanable_article,
         IndexError_: index_error,
+        IndexStorageError: storage_error,
+        sqlite3.Error: sqlite_error,
         HTTPException: http_error,
         Exception: internal_error,
         413: body_too_large,
