@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import uvicorn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from qa.docstore import DocStore  # noqa: E402
 from qa.embed import Embedder, SentenceTransformerEmbedder, get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
@@ -118,3 +120,17 @@ def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: A
         server.should_exit = True
         thread.join(30)
         assert not thread.is_alive(), "the server did not shut down"
+
+
+def cap_docstore(monkeypatch: pytest.MonkeyPatch, spare_pages: int) -> None:
+    """A full disk, simulated with `PRAGMA max_page_count`: every SQLite connection of the
+    document store may grow the file by `spare_pages` pages only."""
+    original = DocStore._conn
+
+    def capped(self: DocStore) -> sqlite3.Connection:
+        conn = original(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + spare_pages}")
+        return conn
+
+    monkeypatch.setattr(DocStore, "_conn", capped)

@@ -15,7 +15,7 @@ from qa.backends import register_backend
 from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
 from qa.settings import Settings
-from tests.conftest import copy_index
+from tests.conftest import cap_docstore, copy_index
 
 BROKEN_MODEL = "broken-with-a-bug"
 
@@ -81,3 +81,30 @@ def test_a_failing_stream_logs_its_request_id(client: TestClient, caplog: pytest
     assert response.status_code == 200 and "event: error" in response.text
     rid = response.headers["x-request-id"]
     assert any(rid in r.getMessage() and "ZeroDivisionError" in r.getMessage() for r in caplog.records)
+
+
+# --- disk full over HTTP ---------------------------------------------------------------------
+def test_a_write_on_a_full_disk_is_507_and_stores_nothing(client: TestClient,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    articles = [{"id": f"full{i}", "title": f"Full {i}", "text": f"Story {i} about the port. " * 300} for i in range(3)]
+    cap_docstore(monkeypatch, spare_pages=2)
+    response = client.post("/v1/articles", json=articles)
+    assert response.status_code == 507, response.text
+    assert "the disk is full" in response.json()["detail"] and "nothing of this write was stored" in response.json()["detail"]
+    monkeypatch.undo()
+    for i in range(3):
+        assert client.get(f"/v1/articles/full{i}").status_code == 404
+
+
+def test_a_write_that_landed_is_acknowledged_even_if_the_vector_file_cannot_be_saved(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("qa.vectorstore.os.fsync", no_space)
+    article = {"id": "landed", "title": "Landed", "text": "The harbour reopened on Monday after the storm."}
+    response = client.post("/v1/articles", json=article)
+    monkeypatch.undo()
+    assert response.status_code == 201, response.text
+    hits = client.get("/v1/search", params={"q": "harbour reopened after the storm", "k": 1}).json()["results"]
+    assert hits[0]["article_id"] == "landed"
