@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +42,13 @@ def handles_user_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except (IndexError_, EmbeddingModelError, SettingsError, ArticleError) as error:
             raise UserError(str(error)) from error
+        except sqlite3.Error as error:  # outside a write: a damaged or locked docs.sqlite
+            raise UserError(f"the document store cannot be used: {error}. If docs.sqlite is damaged, restore "
+                            "it from a backup or rebuild the index with `qa ingest`") from error
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+                raise
+            raise UserError(f"{error.strerror}: {error.filename or 'a file of the index'}") from error
 
     return wrapper
 
@@ -265,13 +274,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
     import uvicorn
 
     from qa.api import create_app
+    from qa.api.security import server_options, startup_summary
 
     settings = load_settings(ctx, host=host, port=port, index_dir=index_dir, model=model)
     app = create_app(settings)
     err_console.print(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} "
                       f"(OpenAPI at /schema)", highlight=False)
-    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, proxy_headers=True,
-                timeout_graceful_shutdown=10)
+    for line in startup_summary(settings):
+        err_console.print(f"  {line}", highlight=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, timeout_graceful_shutdown=10,
+                **server_options(settings))
 
 
 @main.command(name="eval")

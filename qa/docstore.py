@@ -6,9 +6,11 @@ so a vector store that lags behind can catch up from `changes_since(seq)`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,8 @@ class DocStore:
         conn = self._conn()
         conn.executescript(SCHEMA)
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', '0')")
+        # The identity the vector file must carry to be this store's (see qa.vectorstore).
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('index_id', ?)", (uuid.uuid4().hex,))
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -136,6 +140,20 @@ class DocStore:
     def seq(self) -> int:
         row = self._conn().execute("SELECT value FROM meta WHERE key='seq'").fetchone()
         return int(row[0]) if row else 0
+
+    def meta(self, key: str) -> str | None:
+        """A value of the `meta` table (`seq`, `index_id`, `manifest`...)."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._conn().execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def index_id(self) -> str:
+        """This store's identity, made when it was created."""
+        return self.meta("index_id") or ""
 
     def get_article(self, article_id: str) -> StoredArticle | None:
         row = self._conn().execute(
@@ -340,9 +358,21 @@ class DocStore:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(seq),))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): a second ROLLBACK would
+                # fail with "no transaction is active" and hide the real error.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
         return seq, removed, inserted
+
+    def replace_vectors(self, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Overwrite stored vectors (a repair: the chunks and the sequence number stay)."""
+        with self._write_lock:
+            self._conn().executemany(
+                "UPDATE chunks SET vector = ? WHERE id = ?",
+                [(np.asarray(v, dtype=np.float32).tobytes(), int(i)) for i, v in zip(chunk_ids, vectors)],
+            )
 
     def prune_removed(self, up_to_seq: int) -> None:
         """Forget removal records a persisted vector store no longer needs."""

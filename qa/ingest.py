@@ -105,17 +105,23 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def ingest_articles(self, articles: Iterable[Article], *, origin: str | None = None) -> IngestReport:
-        """Ingest articles given directly (e.g. through the HTTP API)."""
+    def ingest_articles(self, articles: Iterable[Article], *, origin: str | None = None,
+                        atomic: bool = False) -> IngestReport:
+        """Ingest articles given directly (e.g. through the HTTP API). With `atomic`, all of them
+        are committed in one transaction however many windows they fill: a crash or a full disk
+        keeps all or none of them (they are held in memory until then)."""
         report = IngestReport()
         started = time.perf_counter()
         batch = _Window()
+        pending = _Window() if atomic else None
         with self._progress_bar() as bar:
             for article in articles:
                 self._consider(article, origin, batch, report)
                 if batch.n_chunks >= WINDOW_CHUNKS:
-                    self._flush(batch, report, bar)
-            self._flush(batch, report, bar)
+                    self._flush(batch, report, bar, pending)
+            self._flush(batch, report, bar, pending)
+        if pending is not None and not pending.is_empty():
+            self.index.write(upserts=list(pending.upserts.values()), metadata_updates=pending.metadata)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -144,7 +150,9 @@ class Ingestor:
         (report.updated if existing is not None else report.added).append(article.id)
         batch.add(stored, self.chunker.chunk(article))
 
-    def _flush(self, batch: "_Window", report: IngestReport, bar: tqdm) -> None:
+    def _flush(self, batch: "_Window", report: IngestReport, bar: tqdm,
+               pending: "_Window | None" = None) -> None:
+        """Embed the window and commit it, or with `pending` move it there (committed later)."""
         if batch.is_empty():
             return
         texts = [chunk.text for _, chunks in batch.upserts.values() for chunk in chunks]
@@ -158,7 +166,12 @@ class Ingestor:
         for stored, chunks in batch.upserts.values():
             upserts.append((stored, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
-        self.index.write(upserts=upserts, metadata_updates=batch.metadata)
+        if pending is not None:
+            for stored, chunks, vectors in upserts:
+                pending.add(stored, chunks, vectors)
+            pending.metadata.extend(batch.metadata)
+        else:
+            self.index.write(upserts=upserts, metadata_updates=batch.metadata)
         batch.clear()
 
     def _encode_sorted(self, texts: list[str], bar: tqdm) -> np.ndarray:
@@ -193,15 +206,16 @@ class _Window:
     """Articles waiting to be embedded and committed together."""
 
     def __init__(self) -> None:
-        self.upserts: dict[str, tuple[StoredArticle, list[Chunk]]] = {}
+        # id -> (article, chunks) or, once embedded, (article, chunks, vectors)
+        self.upserts: dict[str, tuple] = {}
         self.metadata: list[StoredArticle] = []
         self.n_chunks = 0
 
-    def add(self, stored: StoredArticle, chunks: list[Chunk]) -> None:
+    def add(self, stored: StoredArticle, chunks: list[Chunk], *vectors: np.ndarray) -> None:
         previous = self.upserts.pop(stored.article.id, None)
         if previous is not None:  # the same id twice in one window: the later one wins
             self.n_chunks -= len(previous[1])
-        self.upserts[stored.article.id] = (stored, chunks)
+        self.upserts[stored.article.id] = (stored, chunks, *vectors)
         self.n_chunks += len(chunks)
 
     def is_empty(self) -> bool:

@@ -4,7 +4,9 @@ with command-line options layered on top."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from qa.resources import SOURCE_ROOT, bundled_dir
 
 ENV_PREFIX = "QA_"
 PROJECT_ROOT = SOURCE_ROOT  # the checkout, for tests and benchmarks run from a source tree
+ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[^/\s:\[\]]+)(:\d{1,5})?")
 
 
 class SettingsError(ValueError):
@@ -81,12 +84,18 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str = ""  # when set, writes need it (X-API-Key or Bearer)
-    require_key_for_reads: bool = False
+    require_key_for_reads: bool = False  # reads (and /metrics) need the key too
+    # Without api_key, writes are refused unless the service listens on loopback only or this is set.
+    open_writes: bool = False
     rate_limit_per_minute: int = 120  # per client, 0 = off
-    cors_origins: tuple[str, ...] = ("*",)
+    cors_origins: tuple[str, ...] = ()  # origins allowed cross-origin access; empty = none, "*" = any
+    trusted_proxies: tuple[str, ...] = ()  # IPs/networks whose X-Forwarded-For is believed; empty = none
     max_body_bytes: int = 5_000_000
     max_question_chars: int = 2000
     max_k: int = 50
+    max_history_turns: int = 20  # messages of history a question may carry
+    max_history_chars: int = 8000  # characters of history, all messages together
+    max_json_depth: int = 32  # nesting of arrays and objects in a request body
     seeds_dir: Path = field(default_factory=lambda: bundled_dir("seeds"))  # ingested into an empty index
 
     def __post_init__(self) -> None:
@@ -96,6 +105,29 @@ class Settings:
             raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
         if self.recency_half_life_days <= 0:
             raise SettingsError(f"QA_RECENCY_HALF_LIFE_DAYS={self.recency_half_life_days}: expected more than 0 days")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"QA_TRUSTED_PROXIES: {proxy!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        for origin in self.cors_origins:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise SettingsError(
+                    f"QA_CORS_ORIGINS: {origin!r} is not an origin: write scheme://host[:port], e.g. "
+                    "https://news.example, or * for any"
+                )
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        """True when `host` is a loopback address: only this machine can connect."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -105,7 +137,9 @@ class Settings:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
+            if raw == "" and typing.get_origin(hints[f.name]) is tuple:
+                values[f.name] = ()  # an empty list is a value: QA_CORS_ORIGINS= means no origins
+            elif raw is not None and raw != "":
                 values[f.name] = _parse(ENV_PREFIX + f.name.upper(), raw, hints[f.name])
         for name, value in overrides.items():
             if value is None:

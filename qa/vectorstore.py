@@ -1,15 +1,20 @@
 """Vector stores: the `VectorStore` protocol and a FAISS implementation (flat, HNSW, IVF).
 
 The document store is the source of truth (it keeps every vector); a vector store is a derived,
-rebuildable search structure, persisted in one file that is replaced atomically.
+rebuildable search structure, persisted in one file that is replaced atomically. The file's
+header names the index it belongs to (`index_id`), the document-store sequence number it
+reflects, and the length and CRC-32 of its body, so a short, garbled or foreign file is detected
+on load (`VectorStoreError`) instead of searched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -66,6 +71,7 @@ class FaissStore:
         self.dimension = dimension
         self.index_type = index_type
         self.synced_seq = 0
+        self.index_id: str | None = None  # the document store this store mirrors
         self.trained_on = 0  # vectors the index was trained on (0: needs no training)
         self.ivf_nprobe = 16
         self.hnsw_ef_search = 128
@@ -184,26 +190,35 @@ class FaissStore:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write the store to `path` atomically (temp file, fsync, rename)."""
+        """Write the store to `path` atomically (temp file, fsync, rename). On failure (a full
+        disk) the temp file is removed and the previous file stays as it was."""
+        body = (
+            faiss.serialize_index(self._index).tobytes() if self._index is not None else b""
+        )
         header = json.dumps(
             {
                 "dimension": self.dimension,
                 "index_type": self.index_type,
                 "synced_seq": self.synced_seq,
+                "index_id": self.index_id,
                 "trained_on": self.trained_on,
                 "tombstones": sorted(self._tombstones),
+                "body_bytes": len(body),
+                "crc32": zlib.crc32(body),
             }
         ).encode()
-        body = (
-            faiss.serialize_index(self._index).tobytes() if self._index is not None else b""
-        )
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        with open(tmp, "wb") as handle:
-            handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(_MAGIC + struct.pack("<Q", len(header)) + header)
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         _fsync_dir(path.parent)
 
     @staticmethod
@@ -214,24 +229,61 @@ class FaissStore:
 
     @classmethod
     def load(cls, path: Path) -> "FaissStore":
-        """Read a store written by `save`."""
+        """Read a store written by `save`; `VectorStoreError` when the file is short, garbled
+        (checksum) or holds non-finite vectors."""
         with open(path, "rb") as handle:
             header = _read_header(handle, path)
             body = handle.read()
-        store = cls(header["dimension"], header["index_type"])
-        store.synced_seq = int(header["synced_seq"])
-        store.trained_on = int(header.get("trained_on", 0))
-        store._tombstones = set(header["tombstones"])
-        if body:
-            store._index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+        expected = header.get("body_bytes")
+        if expected is not None and len(body) != expected:
+            raise VectorStoreError(f"{path} is truncated: {len(body)} of {expected} bytes of vectors")
+        if "crc32" in header and zlib.crc32(body) != header["crc32"]:
+            raise VectorStoreError(f"{path} is damaged: its vectors do not match their checksum")
+        try:
+            store = cls(int(header["dimension"]), str(header["index_type"]))
+            store.synced_seq = int(header["synced_seq"])
+            store.index_id = header.get("index_id")
+            store.trained_on = int(header.get("trained_on", 0))
+            store._tombstones = set(header["tombstones"])
+            if body:
+                store._index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise VectorStoreError(f"{path} is damaged: {error}") from None
+        if not store.vectors_are_finite():
+            raise VectorStoreError(f"{path} holds vectors that are not finite numbers (NaN or infinity)")
         return store
+
+    def vectors_are_finite(self) -> bool:
+        """False when a stored vector holds NaN or infinity (checked where FAISS keeps raw vectors:
+        flat and HNSW indexes)."""
+        if self._index is None:
+            return True
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexHNSW):
+            inner = faiss.downcast_index(inner.storage)
+        if not isinstance(inner, faiss.IndexFlat):
+            return True
+        codes = faiss.vector_to_array(inner.codes)
+        return bool(np.isfinite(codes.view(np.float32)).all())
 
 
 def _read_header(handle: BinaryIO, path: Path) -> dict:
     if handle.read(len(_MAGIC)) != _MAGIC:
         raise VectorStoreError(f"{path} is not a vector store file")
-    (header_len,) = struct.unpack("<Q", handle.read(8))
-    return json.loads(handle.read(header_len))
+    size = handle.read(8)
+    if len(size) != 8:
+        raise VectorStoreError(f"{path} is truncated: its header is cut short")
+    (header_len,) = struct.unpack("<Q", size)
+    raw = handle.read(min(header_len, 1 << 30))
+    if len(raw) != header_len:
+        raise VectorStoreError(f"{path} is truncated: its header is cut short")
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VectorStoreError(f"{path} is damaged: unreadable header ({error})") from None
+    if not isinstance(header, dict):
+        raise VectorStoreError(f"{path} is damaged: unreadable header")
+    return header
 
 
 def _fsync_dir(directory: Path) -> None:

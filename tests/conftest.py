@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import uvicorn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from qa.docstore import DocStore  # noqa: E402
 from qa.embed import Embedder, get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
@@ -91,13 +93,15 @@ def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: A
     """The real app (`create_app`) under uvicorn on 127.0.0.1, on a copy of the seeded index;
     yields its base URL once /readyz answers."""
     from qa.api import create_app
+    from qa.api.security import server_options
 
     copy_index(seeded_dir, root / "index")
     port = free_port()
     settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
                                  host="127.0.0.1", port=port, **overrides)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
+                                           port=port, log_level="warning", lifespan="on",
+                                           **server_options(settings)))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -116,3 +120,17 @@ def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: A
         server.should_exit = True
         thread.join(30)
         assert not thread.is_alive(), "the server did not shut down"
+
+
+def cap_docstore(monkeypatch: pytest.MonkeyPatch, spare_pages: int) -> None:
+    """A full disk, simulated with `PRAGMA max_page_count`: every SQLite connection of the
+    document store may grow the file by `spare_pages` pages only."""
+    original = DocStore._conn
+
+    def capped(self: DocStore) -> sqlite3.Connection:
+        conn = original(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + spare_pages}")
+        return conn
+
+    monkeypatch.setattr(DocStore, "_conn", capped)

@@ -426,7 +426,7 @@ def test_metrics_expose_requests_latencies_and_index_size(client: TestClient) ->
 # --- apps of their own -----------------------------------------------------------------------
 def test_rate_limit_and_keys_for_reads(seeded_dir: Path, tmp_path: Path, embedder: Embedder) -> None:
     settings = make_settings(copy_index(seeded_dir, tmp_path / "index"), api_key="k2",
-                             require_key_for_reads=True, rate_limit_per_minute=3)
+                             require_key_for_reads=True, rate_limit_per_minute=3, cors_origins=("*",))
     with TestClient(create_app(settings, embedder=embedder)) as limited:
         anonymous = [limited.get("/v1/articles").status_code for _ in range(4)]
         assert anonymous == [401, 401, 401, 429]
@@ -439,7 +439,7 @@ def test_rate_limit_and_keys_for_reads(seeded_dir: Path, tmp_path: Path, embedde
             "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET",
             "Access-Control-Request-Headers": "x-api-key"})
         assert preflight.status_code in (200, 204) and preflight.headers["access-control-allow-origin"] == "*"
-        assert "qa_rate_limited_requests_total 2.0" in limited.get("/metrics").text
+        assert "qa_rate_limited_requests_total 2.0" in limited.get("/metrics", headers={"X-API-Key": "k2"}).text
 
 
 def test_sliding_window_frees_slots_as_time_passes() -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from qa.cli import main
 from qa.embed import SentenceTransformerEmbedder
-from tests.conftest import SEEDS_DIR, TAIWAN_ID, TRUMP_ID
+from tests.conftest import SEEDS_DIR, TAIWAN_ID, TRUMP_ID, cap_docstore
 
 
 @pytest.fixture
@@ -83,3 +83,17 @@ def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "qa.cli", "list"], capture_output=True, text=True, env=env)
     assert result.returncode != 0
     assert "no index in" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_full_disk_is_one_line_saying_so(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("ingest", str(SEEDS_DIR)).exit_code == 0
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"id": f"m{i}", "title": f"M {i}", "text": f"Story {i} of the port. " * 300})
+                            + "\n" for i in range(3)))
+    cap_docstore(monkeypatch, spare_pages=2)
+    result = run("ingest", str(more), "--no-progress")
+    assert result.exit_code != 0
+    assert "error: cannot write" in result.output and "the disk is full" in result.output
+    assert "Traceback" not in result.output and "cannot rollback" not in result.output
+    monkeypatch.undo()
+    assert "2 articles" in run("list").output

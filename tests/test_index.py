@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +18,19 @@ import numpy as np
 import pytest
 
 from qa.embed import SentenceTransformerEmbedder
-from qa.index import Index, IndexLockedError, IndexMismatchError, IndexMissingError
+from qa.index import (
+    Index,
+    IndexDamagedError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexStorageError,
+)
 from qa.ingest import Ingestor
 from qa.settings import PROJECT_ROOT, Settings
 from qa.types import Article
+from qa.vectorstore import FaissStore
+from tests.conftest import cap_docstore
 
 
 def test_opening_with_another_model_is_a_clear_error(seeded_settings: Settings,
@@ -183,3 +195,190 @@ def test_ivf_index_is_retrained_when_it_outgrows_its_first_batch(settings: Setti
         assert faiss.extract_index_ivf(index.vectors._index.index).nlist >= first_nlist
         _, ids = index.vectors.search(embedder.encode(["Story number 42 is about topic 0."]), 1)
         assert ids[0][0] == index.docstore.chunks_of("s42")[0].id
+
+
+# --- every stored thing verifiable -----------------------------------------------------------
+def search_ids(index: Index, embedder: SentenceTransformerEmbedder, query: str = "Taiwan defence budget") -> list:
+    return index.vectors.search(embedder.encode([query]), 3)[1].tolist()
+
+
+def damage_inside(path: Path) -> None:
+    """4 KB of garbage in the middle of the vector data."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = os.urandom(4096)
+    path.write_bytes(bytes(data))
+
+
+def nan_vectors(path: Path) -> None:
+    """A well-formed file (right id, sequence and checksum) whose vectors are NaN."""
+    store = FaissStore.load(path)
+    ids = faiss.vector_to_array(store._index.id_map).astype(np.int64)
+    poisoned = FaissStore(store.dimension, store.index_type)
+    poisoned.add(ids, np.full((len(ids), store.dimension), np.nan, dtype=np.float32))
+    poisoned.synced_seq, poisoned.index_id = store.synced_seq, store.index_id
+    poisoned.save(path)
+
+
+@pytest.mark.parametrize(("damage", "warning"), [
+    (lambda p: p.write_bytes(p.read_bytes()[:10]), "truncated"),
+    (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated"),
+    (damage_inside, "checksum"),
+    (nan_vectors, "not finite"),
+    (lambda p: p.write_bytes(b"\xff" * 5000), "not a vector store file"),
+])
+def test_damaged_vector_file_is_rebuilt_with_a_warning(seeded_settings: Settings, embedder: SentenceTransformerEmbedder,
+                                                       caplog: pytest.LogCaptureFixture, damage, warning: str) -> None:
+    vector_file = seeded_settings.index_dir / "vectors.faiss"
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        n_chunks, expected = index.docstore.count()[1], search_ids(index, embedder)
+    damage(vector_file)
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        with Index.open(seeded_settings, embedder=embedder, writable=False) as index:  # readers too
+            assert len(index.vectors) == n_chunks and search_ids(index, embedder) == expected
+    assert any(warning in r.getMessage() and "rebuilding it from" in r.getMessage() for r in caplog.records)
+    with Index.open(seeded_settings, embedder=embedder) as index:  # a writer repairs the file
+        assert search_ids(index, embedder) == expected
+    assert FaissStore.load(vector_file).vectors_are_finite()
+
+
+def test_vector_file_of_another_index_is_not_used(seeded_settings: Settings, settings: Settings,
+                                                  embedder: SentenceTransformerEmbedder,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with Index.open(settings, embedder=embedder) as other:
+        Ingestor(other, settings).ingest_articles([Article(id="o", title="Other", text="Volcanic ash over Iceland.")])
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        expected = search_ids(index, embedder)
+    shutil.copy(settings.index_dir / "vectors.faiss", seeded_settings.index_dir / "vectors.faiss")
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        with Index.open(seeded_settings, embedder=embedder) as index:
+            assert search_ids(index, embedder) == expected
+    assert any("belongs to another index" in r.getMessage() for r in caplog.records)
+
+
+def test_docstore_restored_from_an_older_backup_gets_matching_vectors(seeded_settings: Settings,
+                                                                     embedder: SentenceTransformerEmbedder,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    docs = seeded_settings.index_dir / "docs.sqlite"
+    backup = docs.with_name("backup.sqlite")
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        index.docstore._conn().execute(f"VACUUM INTO '{backup}'")
+        Ingestor(index, seeded_settings).ingest_articles(
+            [Article(id=f"new{i}", title=f"New {i}", text=f"Fresh story {i} about harbours.") for i in range(3)])
+    for suffix in ("-wal", "-shm"):
+        Path(str(docs) + suffix).unlink(missing_ok=True)
+    os.replace(backup, docs)
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        with Index.open(seeded_settings, embedder=embedder) as index:
+            assert len(index.vectors) == index.docstore.count()[1]
+            assert index.docstore.get_article("new0") is None
+            _, ids = index.vectors.search(embedder.encode(["Fresh story about harbours"]), 3)
+            assert set(index.get_chunks([int(i) for i in ids[0]])) == {int(i) for i in ids[0]}  # no stale ids
+    assert any("is ahead of" in r.getMessage() for r in caplog.records)
+
+
+def test_missing_docstore_is_a_clear_error_not_a_silent_mix(seeded_settings: Settings,
+                                                           embedder: SentenceTransformerEmbedder) -> None:
+    docs = seeded_settings.index_dir / "docs.sqlite"
+    for path in (docs, Path(str(docs) + "-wal"), Path(str(docs) + "-shm")):
+        path.unlink(missing_ok=True)
+    for writable in (True, False):
+        with pytest.raises(IndexDamagedError, match=r"docs.sqlite is missing.*restore docs.sqlite.*`qa ingest`"):
+            Index.open(seeded_settings, embedder=embedder, writable=writable)
+    assert not docs.exists()  # nothing was created next to the old vectors
+
+
+def test_docstore_that_is_not_sqlite_is_a_clear_error(seeded_settings: Settings,
+                                                     embedder: SentenceTransformerEmbedder) -> None:
+    docs = seeded_settings.index_dir / "docs.sqlite"
+    for path in (Path(str(docs) + "-wal"), Path(str(docs) + "-shm")):
+        path.unlink(missing_ok=True)
+    docs.write_bytes(os.urandom(8192))
+    with pytest.raises(IndexDamagedError, match=r"docs.sqlite is not a readable SQLite database.*backup.*`qa ingest`"):
+        Index.open(seeded_settings, embedder=embedder)
+
+
+def test_manifest_with_invalid_utf8_is_recovered_or_a_clear_error(seeded_settings: Settings,
+                                                                  embedder: SentenceTransformerEmbedder,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    manifest = seeded_settings.index_dir / "manifest.json"
+    original = manifest.read_bytes()
+    with Index.open(seeded_settings, embedder=embedder):
+        pass  # a writer records the manifest's copy in docs.sqlite
+    manifest.write_bytes(b'{"version": 1, "embedding_model": "\xff\xfe"}')
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        with Index.open(seeded_settings, embedder=embedder) as index:
+            assert index.docstore.count()[0] == 2
+    assert any("not UTF-8" in r.getMessage() and "recovered" in r.getMessage() for r in caplog.records)
+    assert json.loads(manifest.read_bytes()) == json.loads(original)
+    # without the copy (an index from before it was kept): a clear error naming the file
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        index.docstore._conn().execute("DELETE FROM meta WHERE key = 'manifest'")
+        manifest.write_bytes(b"\xff\xfe garbage")
+        with pytest.raises(IndexDamagedError, match=r"manifest.json is not a valid index manifest \(not UTF-8"):
+            Index.open(seeded_settings, embedder=embedder, writable=False)
+
+
+def test_leftover_temporary_files_are_removed_when_the_index_opens(seeded_settings: Settings,
+                                                                   embedder: SentenceTransformerEmbedder) -> None:
+    leftovers = [seeded_settings.index_dir / name for name in ("vectors.faiss.tmp4242", "manifest.json.tmp77")]
+    for path in leftovers:
+        path.write_bytes(b"half a save")
+    with Index.open(seeded_settings, embedder=embedder, writable=False):
+        assert all(path.exists() for path in leftovers)  # a reader never touches a writer's files
+    with Index.open(seeded_settings, embedder=embedder):
+        assert not any(path.exists() for path in leftovers)
+
+
+# --- disk full -------------------------------------------------------------------------------
+def test_disk_full_is_reported_as_such_and_stores_nothing(seeded_settings: Settings,
+                                                         embedder: SentenceTransformerEmbedder,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    big = [Article(id=f"big{i}", title=f"Big {i}", text=f"Long story number {i}. " * 400) for i in range(3)]
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        before = index.docstore.count()
+        cap_docstore(monkeypatch, spare_pages=2)
+        with pytest.raises(IndexStorageError, match="the disk is full") as caught:
+            Ingestor(index, seeded_settings).ingest_articles(big, atomic=True)
+        assert caught.value.disk_full and "cannot rollback" not in str(caught.value)
+        assert "nothing of this write was stored" in str(caught.value)
+        assert index.docstore.count() == before and len(index.vectors) == before[1]
+        monkeypatch.undo()
+        index.docstore._conn().execute("PRAGMA max_page_count = 1073741823")  # space again
+        Ingestor(index, seeded_settings).ingest_articles(big[:1])
+        assert index.docstore.count()[0] == before[0] + 1
+
+
+def test_failed_vector_save_leaves_no_temp_file_and_the_old_file(seeded_settings: Settings,
+                                                                 embedder: SentenceTransformerEmbedder,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    vector_file = seeded_settings.index_dir / "vectors.faiss"
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        Ingestor(index, seeded_settings).ingest_articles([Article(id="x", title="X", text="Harbour news.")])
+
+        def no_space(fd: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        old = vector_file.read_bytes()
+        monkeypatch.setattr("qa.vectorstore.os.fsync", no_space)
+        with pytest.raises(IndexStorageError, match="the disk is full") as caught:
+            index.save()
+        assert caught.value.disk_full and "safe in" in str(caught.value)
+        assert vector_file.read_bytes() == old
+        assert not list(seeded_settings.index_dir.glob("vectors.faiss.tmp*"))
+        monkeypatch.undo()
+    with Index.open(seeded_settings, embedder=embedder) as reopened:  # caught up from docs.sqlite
+        assert reopened.docstore.get_article("x") is not None
+        assert len(reopened.vectors) == reopened.docstore.count()[1]
+
+
+def test_atomic_ingest_commits_once_however_many_windows(index: Index, settings: Settings,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("qa.ingest.WINDOW_CHUNKS", 2)
+    writes = []
+    original = index.write
+    monkeypatch.setattr(index, "write", lambda **kw: writes.append(kw) or original(**kw))
+    articles = [Article(id=f"a{i}", title=f"A {i}", text=f"Story {i} about the harbour. " * 40) for i in range(4)]
+    Ingestor(index, settings).ingest_articles(articles, atomic=True)
+    assert len(writes) == 1 and len(writes[0]["upserts"]) == 4
+    assert index.docstore.count()[0] == 4

@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from qa.api import (
+    request_ids,
     routes_articles,
     routes_ask,
     routes_chat,
@@ -24,15 +25,17 @@ from qa.api import (
 )
 from qa.api.deps import DEPENDENCIES, STATE_KEY
 from qa.api.errors import exception_handlers
+from qa.api.limits import JSON_DEPTH_KEY, LimitedRequest, document_limits
 from qa.api.metrics import Metrics
-from qa.api.security import GUARDS_KEY, make_guards, rate_limited
+from qa.api.security import GUARDS_KEY, make_guards, rate_limited, same_site
 from qa.api.service import Service
 from qa.backends import available_backends
 from qa.embed import Embedder
 from qa.settings import Settings, SettingsError
 
-CORS_HEADERS = ["Content-Type", "Accept", "Authorization", "X-API-Key", "Last-Event-ID", "Cache-Control"]
-EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "Content-Type"]
+CORS_HEADERS = ["Content-Type", "Accept", "Authorization", "X-API-Key", "Last-Event-ID", "Cache-Control",
+                "X-Request-ID"]
+EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "Content-Type", "X-Request-ID"]
 
 
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Litestar:
@@ -48,6 +51,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        document_limits(app, settings)
         start = functools.partial(Service.start, settings, metrics, embedder=embedder)
         service = await anyio.to_thread.run_sync(start)
         app.state[STATE_KEY] = service
@@ -74,13 +78,16 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
             routes_static.index_page, routes_static.widget,
         ],
         dependencies=DEPENDENCIES,
+        guards=[same_site],
         exception_handlers=exception_handlers(settings),  # type: ignore[arg-type]
-        middleware=[metrics.middleware],
+        middleware=[request_ids.middleware, metrics.middleware],
+        before_send=[request_ids.add_header],
         cors_config=cors_config(settings),
         request_max_body_size=settings.max_body_bytes,
+        request_class=LimitedRequest,
         lifespan=[lifespan],
         state=State({GUARDS_KEY: make_guards(settings, on_limited=metrics.rate_limited.inc),
-                     routes_health.METRICS_KEY: metrics}),
+                     routes_health.METRICS_KEY: metrics, JSON_DEPTH_KEY: settings.max_json_depth}),
         openapi_config=OpenAPIConfig(
             title="qa", version=_version(), path="/schema",
             description="Answers questions about news articles, citing the passage behind every sentence.",
@@ -89,7 +96,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
 
 
 def cors_config(settings: Settings) -> CORSConfig | None:
-    """CORS for `settings.cors_origins` (none when empty), so the widget works on other sites."""
+    """CORS for `settings.cors_origins` (none when empty), so the widget works on the sites named."""
     if not settings.cors_origins:
         return None
     return CORSConfig(

@@ -12,11 +12,13 @@ from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, Parameter
 
 from qa.api import validation
+from qa.api.errors import READ_ERRORS, WRITE_ERRORS
 from qa.api.schemas import ArticleDetail, ArticleList, ArticleSummary, IngestResponse
 from qa.api.security import reads, writes
 from qa.api.service import Service
 
 MAX_PAGE = 1000
+MAX_OFFSET = 10_000_000
 ARTICLE_BODY = Body(
     title="One article or a list of articles",
     description='The JSONL fields: {"id": str|int, "title": str, "text": str, "url"?: str, '
@@ -25,7 +27,7 @@ ARTICLE_BODY = Body(
 )
 
 
-@post("/articles", status_code=201, guards=[writes], summary="Add or update articles")
+@post("/articles", status_code=201, guards=[writes], raises=WRITE_ERRORS, summary="Add or update articles")
 async def add_articles(data: Annotated[Any, ARTICLE_BODY], service: NamedDependency[Service]) -> IngestResponse:
     articles = validation.articles(data)
     report = await anyio.to_thread.run_sync(service.ingest, articles)
@@ -35,11 +37,12 @@ async def add_articles(data: Annotated[Any, ARTICLE_BODY], service: NamedDepende
     )
 
 
-@get("/articles", sync_to_thread=True, guards=[reads], summary="List the articles (newest first)")
+@get("/articles", sync_to_thread=True, guards=[reads], raises=READ_ERRORS,
+     summary="List the articles (newest first)")
 def list_articles(
     service: NamedDependency[Service],
     limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE, description="Page size")] = 100,
-    offset: Annotated[int, Parameter(ge=0, description="Articles to skip")] = 0,
+    offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="Articles to skip")] = 0,
 ) -> ArticleList:
     page, total, total_chunks = service.list_articles(limit, offset)
     return ArticleList(
@@ -52,7 +55,8 @@ def list_articles(
     )
 
 
-@get("/articles/{article_id:str}", sync_to_thread=True, guards=[reads], summary="One article with its text")
+@get("/articles/{article_id:str}", sync_to_thread=True, guards=[reads], raises=[*READ_ERRORS, NotFoundException],
+     summary="One article with its text")
 def get_article(service: NamedDependency[Service], article_id: FromPath[str]) -> ArticleDetail:
     stored = service.get_article(article_id)
     if stored is None:
@@ -62,7 +66,8 @@ def get_article(service: NamedDependency[Service], article_id: FromPath[str]) ->
                          source=a.source, chunks=stored.n_chunks)
 
 
-@delete("/articles/{article_id:str}", guards=[writes], summary="Delete an article (text and vectors)")
+@delete("/articles/{article_id:str}", guards=[writes], raises=[*WRITE_ERRORS, NotFoundException],
+        summary="Delete an article (text and vectors)")
 async def delete_article(service: NamedDependency[Service], article_id: FromPath[str]) -> None:
     if not await anyio.to_thread.run_sync(service.delete, article_id):
         raise NotFoundException(detail=f"no article with id {article_id!r}")

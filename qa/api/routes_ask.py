@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 
 from qa.answer_types import Answer, AskRequest
 from qa.api import sse, validation
+from qa.api.errors import ASK_ERRORS
 from qa.api.schemas import AskBody
 from qa.api.security import reads
 from qa.api.service import Service
@@ -27,7 +28,7 @@ def answer_events(service: Service, request: AskRequest) -> sse.EventStream:
     return sse.EventStream(sse.answer_stream(sse.iterate_in_thread(lambda: service.stream(request))))
 
 
-@post("/ask", status_code=200, guards=[reads], summary="Answer a question, citing passages",
+@post("/ask", status_code=200, guards=[reads], raises=ASK_ERRORS, summary="Answer a question, citing passages",
       description="Returns the checked Answer as JSON, or server-sent events with `\"stream\": true` "
       "(the same events as /v1/ask/stream). A failing answer backend gives its status (502/503/504).")
 async def ask(data: JSONBody[AskBody], service: NamedDependency[Service]) -> Answer:
@@ -37,7 +38,7 @@ async def ask(data: JSONBody[AskBody], service: NamedDependency[Service]) -> Ans
     return await anyio.to_thread.run_sync(service.ask, request)
 
 
-@post("/ask/stream", status_code=200, guards=[reads], media_type=sse.MEDIA_TYPE,
+@post("/ask/stream", status_code=200, guards=[reads], raises=ASK_ERRORS, media_type=sse.MEDIA_TYPE,
       summary="Answer a question as server-sent events",
       description="`event: passages`, then `event: delta` (zero or more), then `event: citations` (the "
       "full Answer; its text replaces the deltas), then `event: done` with the timings. On failure: "

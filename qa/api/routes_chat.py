@@ -21,6 +21,7 @@ from litestar.params import JSONBody
 
 from qa.answer_types import Answer, AskRequest, Citation, DeltaEvent, FinalEvent
 from qa.api import sse, validation
+from qa.api.errors import ASK_ERRORS
 from qa.api.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -45,6 +46,9 @@ def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
     last = body.messages[-1]
     if last.role != "user":
         raise ClientException(f'the last message must be the user\'s question (its role is {last.role!r})')
+    earlier = body.messages[:-1]
+    validation.history_size(len(earlier), sum(len(m.text()) for m in earlier), service.settings,
+                            field="messages before the question")
     history = [Message(role=m.role, content=m.text()) for m in body.messages[:-1]
                if m.role in HISTORY_ROLES and m.text().strip()]
     # OpenAI clients send their own model names ("gpt-4o"): those mean the default backend, but
@@ -130,7 +134,8 @@ def _checked_tail(streamed: str, answer: Answer) -> str:
     return "\n\nChecked answer: " + answer.answer
 
 
-@post("/chat/completions", status_code=200, guards=[reads], summary="OpenAI-compatible chat completions",
+@post("/chat/completions", status_code=200, guards=[reads], raises=ASK_ERRORS,
+      summary="OpenAI-compatible chat completions",
       description="`chat.completion` (or `chat.completion.chunk` server-sent events with `\"stream\": "
       "true`, ending with `data: [DONE]`) plus a top-level `citations` field.")
 async def chat_completions(data: JSONBody[ChatCompletionRequest],

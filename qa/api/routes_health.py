@@ -1,5 +1,5 @@
 """`GET /healthz` (the process is alive), `GET /readyz` (model and index loaded) and
-`GET /metrics` (Prometheus text)."""
+`GET /metrics` (Prometheus text; it needs the API key when reads do)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from qa.api.deps import STATE_KEY
 from qa.api.metrics import CONTENT_TYPE, Metrics
 from qa.api.schemas import Health
+from qa.api.security import reads
 from qa.api.service import Service
 
 METRICS_KEY = "metrics"
@@ -35,7 +36,7 @@ def readyz(state: State) -> Response[Health]:
                            embedding_model=service.index.manifest.embedding_model))
 
 
-@get("/metrics", sync_to_thread=True, include_in_schema=False)
+@get("/metrics", sync_to_thread=True, include_in_schema=False, guards=[reads])
 def metrics(state: State) -> Response[bytes]:
     registry: Metrics = state[METRICS_KEY]
     return Response(registry.render(), media_type=CONTENT_TYPE)

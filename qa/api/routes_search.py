@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
 from qa.api import validation
+from qa.api.errors import READ_ERRORS
 from qa.api.schemas import SearchResponse
 from qa.api.security import reads
 from qa.api.service import Service
@@ -14,7 +15,7 @@ from qa.cli import hit_json
 from qa.types import Filters
 
 
-@get("/search", sync_to_thread=True, guards=[reads], summary="Find the passages most relevant to q")
+@get("/search", sync_to_thread=True, guards=[reads], raises=READ_ERRORS, summary="Find the passages most relevant to q")
 def search(
     service: NamedDependency[Service],
     q: FromQuery[str],

@@ -1,8 +1,13 @@
-"""API keys and rate limiting, as Litestar guards built from `Settings`.
+"""API keys, cross-site request checks and rate limiting, as Litestar guards built from `Settings`.
 
 - Writes (`POST`/`DELETE /v1/articles`) need `settings.api_key` when it is set, sent as
-  `X-API-Key: <key>` or `Authorization: Bearer <key>`; reads too with
-  `settings.require_key_for_reads`. Otherwise 401.
+  `X-API-Key: <key>` or `Authorization: Bearer <key>`; reads (and `/metrics`) too with
+  `settings.require_key_for_reads`. Otherwise 401. Without a key, writes are refused (403) unless
+  the service listens on loopback only or `settings.open_writes` says anyone may write.
+- Every unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`) whose `Origin` is neither this service
+  nor one of `settings.cors_origins` is refused (403), and a body that is not
+  `application/json` too (415): CORS only hides responses, it does not stop a page from sending a
+  simple request, so this is what keeps other sites from writing (CSRF), loopback included.
 - Every `/v1` request counts against a sliding one-minute window of
   `settings.rate_limit_per_minute` requests per client: the client IP, plus the key when a valid
   one is sent (so key holders behind one NAT don't starve anonymous callers, and vice versa).
@@ -21,7 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.handlers.base import BaseRouteHandler
 
 from qa.settings import Settings
@@ -29,6 +40,14 @@ from qa.settings import Settings
 Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
 WINDOW_SECONDS = 60.0
 MAX_CLIENTS = 10_000  # identities remembered before idle ones are forgotten
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+class UnsupportedMediaType(HTTPException):
+    """415: the body of a write is not JSON."""
+
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 
 def presented_key(connection: ASGIConnection) -> str | None:
@@ -85,6 +104,46 @@ class Guards:
     rate_limit: Guard
     read: Guard
     write: Guard
+    same_site: Guard
+
+
+def is_json(content_type: str) -> bool:
+    """`application/json` or `application/<something>+json`, with any parameters."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def origin_allowed(origin: str, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """True for this service's own origin (the `Host` it was reached at) or an allowed one."""
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    _, sep, netloc = origin.partition("://")
+    return bool(sep) and host is not None and netloc.rstrip("/").lower() == host.strip().lower()
+
+
+def write_policy(settings: Settings) -> str:
+    """Who may write, in words (for the startup message and the 403)."""
+    if settings.api_key:
+        return "writes need the API key (QA_API_KEY)"
+    if settings.open_writes:
+        return "writes are open to every client (QA_OPEN_WRITES=true, no QA_API_KEY)"
+    if settings.listens_on_loopback:
+        return f"writes are open to this machine only (listening on {settings.host}, no QA_API_KEY)"
+    return (f"writes are refused: the service listens on {settings.host} without QA_API_KEY "
+            "(set QA_API_KEY, or QA_OPEN_WRITES=true to let anyone write)")
+
+
+def startup_summary(settings: Settings) -> list[str]:
+    """The security policy in force, one line per concern, for `qa serve` to print."""
+    reads = "reads and /metrics need the API key" if settings.api_key and settings.require_key_for_reads \
+        else "reads and /metrics are open"
+    cors = ("cross-origin access: " + ", ".join(settings.cors_origins)) if settings.cors_origins \
+        else "cross-origin access: none (QA_CORS_ORIGINS is empty)"
+    proxies = ("X-Forwarded-For trusted from " + ", ".join(settings.trusted_proxies)) \
+        if settings.trusted_proxies else "X-Forwarded-For ignored (QA_TRUSTED_PROXIES is empty)"
+    limit = f"rate limit {settings.rate_limit_per_minute}/min per client" \
+        if settings.rate_limit_per_minute > 0 else "no rate limit"
+    return [write_policy(settings), reads, cors, proxies, limit]
 
 
 def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: None) -> Guards:
@@ -121,7 +180,41 @@ def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: 
         if settings.require_key_for_reads:
             require_key(connection, handler)
 
-    return Guards(rate_limit=rate_limit, read=read, write=require_key)
+    writes_open = settings.open_writes or settings.listens_on_loopback
+
+    def write(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        if expected:
+            require_key(connection, handler)
+        elif not writes_open:
+            raise PermissionDeniedException(detail=write_policy(settings))
+
+    def same_site(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        method = connection.scope.get("method", "GET")
+        if method not in UNSAFE_METHODS:
+            return
+        origin = connection.headers.get("origin")
+        if origin is not None and not origin_allowed(origin, connection.headers.get("host"), settings.cors_origins):
+            raise PermissionDeniedException(
+                detail=f"cross-origin {method} from {origin!r} refused: only this service's own pages and "
+                "the origins in QA_CORS_ORIGINS may send writes"
+            )
+        if method in WITH_BODY:
+            content_type = connection.headers.get("content-type", "")
+            if not is_json(content_type):
+                raise UnsupportedMediaType(
+                    detail=f"the body must be JSON sent as Content-Type: application/json "
+                    f"(got {content_type or 'no Content-Type'!r})"
+                )
+
+    return Guards(rate_limit=rate_limit, read=read, write=write, same_site=same_site)
+
+
+def server_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy options: `X-Forwarded-For`/`-Proto` are believed only from
+    `settings.trusted_proxies`, so the client address (and the rate limit keyed on it) can't be forged."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
 
 
 GUARDS_KEY = "guards"
@@ -130,6 +223,11 @@ GUARDS_KEY = "guards"
 def rate_limited(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """Guard: the app's rate limit (on every `/v1` route)."""
     connection.app.state[GUARDS_KEY].rate_limit(connection, handler)
+
+
+def same_site(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Guard: unsafe requests only from allowed origins and with JSON bodies (on every route)."""
+    connection.app.state[GUARDS_KEY].same_site(connection, handler)
 
 
 def reads(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

@@ -14,7 +14,7 @@ from qa.answer_types import Answer, AnswerEvent, AskRequest, FinalEvent
 from qa.api.metrics import Metrics
 from qa.docstore import StoredArticle
 from qa.embed import Embedder, get_embedder
-from qa.index import Index
+from qa.index import Index, IndexStorageError
 from qa.ingest import Ingestor, IngestReport
 from qa.retrieve import SearchResult
 from qa.settings import Settings
@@ -130,14 +130,17 @@ class Service:
 
     # -- writes -----------------------------------------------------------------------------------
     def ingest(self, articles: list[Article]) -> IngestReport:
-        """Ingest all of `articles` or none: each is checked to survive cleaning first. The vector
-        file is saved before returning, so an acknowledged write survives a restart."""
+        """Ingest all of `articles` or none, in one transaction: each is checked to survive
+        cleaning first. A full disk raises `IndexStorageError` and nothing is stored. Once the
+        transaction has committed the write is durable (docs.sqlite is the source of truth), so
+        it is acknowledged even if the vector file cannot be saved: that file is caught up from
+        docs.sqlite at the next start."""
         for position, article in enumerate(articles):
             if not self.ingestor.prepare(article).text.strip():
                 raise ArticleNotCleanable(position, article.id)
         with self._write_lock:
-            report = self.ingestor.ingest_articles(articles)
-            self.index.save()
+            report = self.ingestor.ingest_articles(articles, atomic=True)
+            self._save_vectors()
         return report
 
     def delete(self, article_id: str) -> bool:
@@ -145,8 +148,14 @@ class Service:
         with self._write_lock:
             deleted = self.index.delete([article_id])
             if deleted:
-                self.index.save()
+                self._save_vectors()
         return bool(deleted)
+
+    def _save_vectors(self) -> None:
+        try:
+            self.index.save()
+        except IndexStorageError as error:
+            log.warning("the write is committed, but the vector file was not saved: %s", error)
 
     def _record(self, answer: Answer, started: float) -> None:
         model = answer.model or self.settings.model

@@ -23,6 +23,7 @@ import msgspec
 from litestar.response import Stream
 
 from qa.answer_types import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
+from qa.api import request_ids
 from qa.backends import BackendError, UnknownBackendError
 
 MEDIA_TYPE = "text/event-stream"
@@ -60,11 +61,12 @@ def error_status(error: BaseException) -> tuple[int, str]:
     """The HTTP status and message an exception raised while answering stands for (call it in
     the `except` block: an unexpected error is logged with its traceback)."""
     if isinstance(error, BackendError):
-        log.warning("answer backend failed (%s): %s", error.status, error)
+        log.warning("answer backend failed (%s) [request %s]: %s", error.status, request_ids.current(), error)
         return error.status, str(error)
     if isinstance(error, UnknownBackendError):
         return 400, str(error)
-    log.error("answer stream failed", exc_info=error)
+    log.error("answer stream failed [request %s]: %s: %s", request_ids.current(), type(error).__name__, error,
+              exc_info=error)
     return 500, "internal error while answering; see the service log"
 
 

@@ -7,6 +7,7 @@ dates, known model names, and article payloads.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,14 +83,53 @@ def model(name: str | None, settings: Settings) -> str | None:
     return name
 
 
-def history(messages: Sequence[Message]) -> list[Message]:
-    """Conversation history; 400 for a role other than system, user or assistant."""
+def history(messages: Sequence[Message], settings: Settings | None = None, *, field: str = "history") -> list[Message]:
+    """Conversation history; 400 for a role other than system, user or assistant, or for more
+    turns or characters than `settings.max_history_turns` / `max_history_chars`."""
     for position, message in enumerate(messages):
         if message.role not in HISTORY_ROLES:
             raise ClientException(
                 f'history[{position}].role must be one of system, user, assistant (got {message.role!r})'
             )
+    if settings is not None:
+        history_size(len(messages), sum(len(m.content) for m in messages), settings, field=field)
     return list(messages)
+
+
+def history_size(turns: int, chars: int, settings: Settings, *, field: str = "history") -> None:
+    """400 when a conversation's history is over the turn or character limit."""
+    if turns > settings.max_history_turns:
+        raise ClientException(
+            f'"{field}" holds {turns} messages; the limit is {settings.max_history_turns} '
+            "(QA_MAX_HISTORY_TURNS): send only the latest turns"
+        )
+    if chars > settings.max_history_chars:
+        raise ClientException(
+            f'"{field}" holds {chars} characters; the limit is {settings.max_history_chars} '
+            "(QA_MAX_HISTORY_CHARS): send only the latest turns, or shorten them"
+        )
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes, limit: int) -> None:
+    """400 when arrays and objects in a JSON body nest deeper than `limit` (checked on the raw
+    bytes, before a recursive decoder could run out of stack)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise ClientException(
+                    f"the JSON body nests arrays and objects more than {limit} deep "
+                    "(QA_MAX_JSON_DEPTH): send a flatter body"
+                )
+        else:
+            depth -= 1
 
 
 def ask_request(
@@ -106,7 +146,7 @@ def ask_request(
         question=question(text, settings),
         k=k(k_value, settings),
         filters=filters(filter_value),
-        history=history(history_value),
+        history=history(history_value, settings),
         model=model(model_name, settings),
     )
 
