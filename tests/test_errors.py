@@ -44,7 +44,8 @@ register_backend(BROKEN_MODEL, BuggyBackend)
 def client(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("errors")
     settings = Settings.from_env({}, index_dir=copy_index(seeded_dir, root / "index"),
-                                 tiktoken_cache_dir=root / "tiktoken", rate_limit_per_minute=0)
+                                 tiktoken_cache_dir=root / "tiktoken", rate_limit_per_minute=0,
+                                 allowed_models=(BROKEN_MODEL,))
     with TestClient(create_app(settings, embedder=embedder)) as test_client:
         yield test_client
 
