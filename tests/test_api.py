@@ -334,6 +334,23 @@ def test_article_list_paging_is_validated(client: TestClient) -> None:
 
 
 # --- /v1/chat/completions --------------------------------------------------------------------
+def test_models_lists_the_enabled_backends_in_openais_shape(client: TestClient) -> None:
+    listed = client.get("/v1/models").json()
+    assert listed["object"] == "list"
+    assert [m["id"] for m in listed["data"]] == ["extractive", "openai", FAILING_MODEL]
+    assert {m["object"] for m in listed["data"]} == {"model"}
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "local"])  # not ours; ours but not enabled
+def test_chat_with_a_model_not_enabled_is_openais_404(client: TestClient, model: str) -> None:
+    body = {"model": model, "messages": [{"role": "user", "content": QUESTION}]}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "model_not_found" and error["param"] == "model"
+    assert f"the model {model!r} does not exist" in error["message"] and "extractive" in error["message"]
+
+
 def test_chat_completion_carries_citations_and_sources(client: TestClient) -> None:
     body = {"model": "extractive", "temperature": 0.2, "messages": [
         {"role": "system", "content": "You are a pirate."}, {"role": "user", "content": QUESTION}]}
@@ -346,7 +363,7 @@ def test_chat_completion_carries_citations_and_sources(client: TestClient) -> No
 
 
 def test_chat_completion_streams_chunks_and_ends_with_done(client: TestClient) -> None:
-    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    body = {"model": "extractive", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
     response = client.post("/v1/chat/completions", json=body)
     events = parse_sse(response.text)
     assert all(name is None for name, _ in events) and events[-1][1] == "[DONE]"

@@ -79,6 +79,15 @@ def test_openai_client_gets_a_cited_completion(openai_client: OpenAI) -> None:
     assert any(c["article_id"] == TAIWAN_ID and "7.2" in c["quote"] for c in citations)
 
 
+def test_openai_client_lists_models_and_gets_not_found_for_others(openai_client: OpenAI) -> None:
+    import openai
+
+    assert {model.id for model in openai_client.models.list()} == {"extractive", ENDLESS_MODEL}
+    with pytest.raises(openai.NotFoundError, match="the model 'gpt-4o' does not exist") as raised:
+        openai_client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": QUESTION}])
+    assert raised.value.code == "model_not_found" and raised.value.param == "model"  # read from OpenAI's shape
+
+
 def test_openai_client_streams_a_cited_completion(openai_client: OpenAI) -> None:
     stream = openai_client.chat.completions.create(
         model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True)

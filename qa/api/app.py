@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
             routes_search.search,
             routes_articles.add_articles, routes_articles.list_articles,
             routes_articles.get_article, routes_articles.delete_article,
-            routes_chat.chat_completions,
+            routes_chat.chat_completions, routes_chat.list_models,
         ],
     )
     return Litestar(
@@ -79,7 +79,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
         ],
         dependencies=DEPENDENCIES,
         guards=[same_site],
-        exception_handlers=exception_handlers(settings),  # type: ignore[arg-type]
+        exception_handlers={**exception_handlers(settings),  # type: ignore[arg-type]
+                            routes_chat.ModelNotFound: routes_chat.model_not_found},
         middleware=[request_ids.middleware, metrics.middleware],
         before_send=[request_ids.add_header],
         cors_config=cors_config(settings),

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
-from litestar import post
+from litestar import Response, get, post
 from litestar.exceptions import ClientException
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -30,13 +30,39 @@ from qa.api.schemas import (
     ChatCompletionRequest,
     ChunkChoice,
     ChunkDelta,
+    ModelCard,
+    ModelList,
+    OpenAIError,
+    OpenAIErrorBody,
 )
 from qa.api.security import reads
 from qa.api.service import Service
-from qa.backends import available_backends
 from qa.backends.base import Message
 
 HISTORY_ROLES = frozenset({"user", "assistant"})  # client system prompts don't steer the answerer
+
+
+class ModelNotFound(ClientException):
+    """`model` names no backend this service enabled; answered in OpenAI's error shape (404)."""
+
+    status_code = 404
+
+    def __init__(self, model: str, enabled: tuple[str, ...]) -> None:
+        super().__init__(f"the model {model!r} does not exist on this service: choose one of "
+                         f"{', '.join(enabled)} (GET /v1/models lists them)")
+        self.model = model
+
+
+def model_not_found(_: object, exc: ModelNotFound) -> Response[OpenAIError]:
+    """The exception handler for `ModelNotFound`."""
+    body = OpenAIErrorBody(message=exc.detail, param="model", code="model_not_found")
+    return Response(OpenAIError(error=body), status_code=404)
+
+
+@get("/models", guards=[reads], summary="The answer backends a request may choose (OpenAI's list of models)")
+async def list_models(service: NamedDependency[Service]) -> ModelList:
+    """Chat UIs ask for this first, then send one of the ids as `model`."""
+    return ModelList(data=[ModelCard(id=name) for name in service.settings.enabled_models()])
 
 
 def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
@@ -51,9 +77,9 @@ def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
                             field="messages before the question")
     history = [Message(role=m.role, content=m.text()) for m in body.messages[:-1]
                if m.role in HISTORY_ROLES and m.text().strip()]
-    # OpenAI clients send their own model names ("gpt-4o"): those mean the default backend, but
-    # naming one of ours that the operator did not enable is refused.
-    model = body.model if body.model in available_backends() else None
+    model = body.model or None
+    if model is not None and model not in service.settings.enabled_models():
+        raise ModelNotFound(model, service.settings.enabled_models())
     return validation.ask_request(
         last.text(), service.settings, k_value=body.k, filter_value=body.filters,
         history_value=history, model_name=model,
@@ -134,7 +160,7 @@ def _checked_tail(streamed: str, answer: Answer) -> str:
     return "\n\nChecked answer: " + answer.answer
 
 
-@post("/chat/completions", status_code=200, guards=[reads], raises=ASK_ERRORS,
+@post("/chat/completions", status_code=200, guards=[reads], raises=[*ASK_ERRORS, ModelNotFound],
       summary="OpenAI-compatible chat completions",
       description="`chat.completion` (or `chat.completion.chunk` server-sent events with `\"stream\": "
       "true`, ending with `data: [DONE]`) plus a top-level `citations` field.")

@@ -108,6 +108,37 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     filters: Filters | None = None
 
 
+class ModelCard(msgspec.Struct, kw_only=True):
+    """An answer backend, as OpenAI's `GET /v1/models` describes a model."""
+
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "qa"
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    """`GET /v1/models`: the backends a request may choose (`QA_MODEL`, `QA_ALLOWED_MODELS`)."""
+
+    data: list[ModelCard]
+    object: str = "list"
+
+
+class OpenAIErrorBody(msgspec.Struct, kw_only=True):
+    """The inside of an error in OpenAI's shape."""
+
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(msgspec.Struct, kw_only=True):
+    """An error of the OpenAI-compatible face, in OpenAI's shape: `{"error": {...}}`."""
+
+    error: OpenAIErrorBody
+
+
 class AssistantMessage(msgspec.Struct, kw_only=True):
     """The answer as a chat message; `content` ends with the numbered sources."""
 
