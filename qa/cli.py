@@ -20,7 +20,7 @@ from qa.embed import EmbeddingModelError, get_embedder
 from qa.index import Index, IndexError_
 from qa.loaders import ArticleError, normalize_date
 from qa.settings import Settings, SettingsError
-from qa.types import Filters, SearchHit
+from qa.types import Filters, SearchResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -142,7 +142,8 @@ def search(ctx: click.Context, question: str, k: int | None, source: str | None,
     with open_index(settings, writable=False) as index:
         result = Retriever(index, settings).search(question, k or settings.search_k, filters)
     if as_json:
-        click.echo(json.dumps({"results": [hit_json(h) for h in result.hits]}, ensure_ascii=False, indent=2))
+        results = msgspec.to_builtins([SearchResult.from_hit(hit) for hit in result.hits])
+        click.echo(json.dumps({"results": results}, ensure_ascii=False, indent=2))
         return
     if not result.hits:
         console.print("No passages found.")
@@ -247,13 +248,6 @@ def make_filters(source: str | None, published_from: str | None, published_to: s
         published_to=normalize_date(published_to) if published_to else None,
         as_of=normalize_date(as_of, "as_of") if as_of else None,
     )
-
-
-def hit_json(hit: SearchHit) -> dict[str, Any]:
-    """A search hit as the documented JSON object."""
-    data = msgspec.to_builtins(hit)
-    return {key: data[key] for key in ("article_id", "chunk_id", "title", "text", "score", "start",
-                                       "end", "published", "url", "source")}
 
 
 def shorten(text: str, limit: int) -> str:

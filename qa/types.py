@@ -60,6 +60,28 @@ class SearchHit(msgspec.Struct, kw_only=True):
     keyword_rank: int | None = None  # 1-based BM25 rank, when the keyword search found it
 
 
+class SearchResult(msgspec.Struct, kw_only=True):
+    """A search hit as `qa search --json` and `GET /v1/search` show it: the passage, where it sits
+    in its article (`text == article_text[start:end]`), and the article's metadata."""
+
+    article_id: str
+    chunk_id: int
+    title: str
+    text: str
+    score: float
+    start: int
+    end: int
+    published: str | None
+    url: str | None
+    source: str | None
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> "SearchResult":
+        return cls(article_id=hit.article_id, chunk_id=hit.chunk_id, title=hit.title, text=hit.text,
+                   score=hit.score, start=hit.start, end=hit.end, published=hit.published, url=hit.url,
+                   source=hit.source)
+
+
 class LoadProblem(msgspec.Struct, kw_only=True):
     """An input that could not be turned into an article: where, and what to fix."""
 

@@ -238,6 +238,14 @@ def test_backend_failing_mid_stream_ends_the_stream_with_an_error_event(client: 
 
 
 # --- /v1/search ------------------------------------------------------------------------------
+def test_search_results_are_typed_in_the_openapi_schema(client: TestClient) -> None:
+    schemas = client.get("/schema/openapi.json").json()["components"]["schemas"]
+    result = schemas["SearchResult"]
+    assert {"article_id", "chunk_id", "title", "text", "score", "start", "end", "published", "url",
+            "source"} == set(result["properties"]) == set(result["required"])
+    assert result["properties"]["start"]["type"] == "integer"
+
+
 def test_search_returns_hits_and_applies_filters(client: TestClient) -> None:
     results = client.get("/v1/search", params={"q": "China defense budget 7.2 percent", "k": 3}).json()["results"]
     assert 0 < len(results) <= 3 and results[0]["article_id"] == TAIWAN_ID

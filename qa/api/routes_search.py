@@ -11,8 +11,7 @@ from qa.api.errors import READ_ERRORS
 from qa.api.schemas import SearchResponse
 from qa.api.security import reads
 from qa.api.service import Service
-from qa.cli import hit_json
-from qa.types import Filters
+from qa.types import Filters, SearchResult
 
 
 @get("/search", sync_to_thread=True, guards=[reads], raises=READ_ERRORS, summary="Find the passages most relevant to q")
@@ -33,4 +32,4 @@ def search(
         source=source, published_from=published_from, published_to=published_to, as_of=as_of
     ))
     result = service.search(query, count, filters)
-    return SearchResponse(results=[hit_json(hit) for hit in result.hits])
+    return SearchResponse(results=[SearchResult.from_hit(hit) for hit in result.hits])

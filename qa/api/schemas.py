@@ -7,7 +7,7 @@ import msgspec
 
 from qa.answer_types import Citation
 from qa.backends.base import Message
-from qa.types import Filters
+from qa.types import Filters, SearchResult
 
 
 # --- /v1/ask ---------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ class AskBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class SearchResponse(msgspec.Struct, kw_only=True):
     """`GET /v1/search`: the passages, best first (the same objects as `qa search --json`)."""
 
-    results: list[dict[str, object]]
+    results: list[SearchResult]
 
 
 # --- /v1/articles ----------------------------------------------------------------------------
