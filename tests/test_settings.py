@@ -37,3 +37,9 @@ def test_unusable_values_name_the_variable(env: dict[str, str], message: str) ->
 def test_unknown_override_is_an_error() -> None:
     with pytest.raises(SettingsError, match="unknown setting 'nope'"):
         Settings.from_env({}, nope=1)
+
+
+def test_enabled_models_are_the_default_plus_the_allowed_ones() -> None:
+    assert Settings.from_env({}).enabled_models() == ("extractive",)
+    settings = Settings.from_env({"QA_MODEL": "openai", "QA_ALLOWED_MODELS": "extractive, local,openai"})
+    assert settings.enabled_models() == ("openai", "extractive", "local")

@@ -143,7 +143,8 @@ def startup_summary(settings: Settings) -> list[str]:
         if settings.trusted_proxies else "X-Forwarded-For ignored (QA_TRUSTED_PROXIES is empty)"
     limit = f"rate limit {settings.rate_limit_per_minute}/min per client" \
         if settings.rate_limit_per_minute > 0 else "no rate limit"
-    return [write_policy(settings), reads, cors, proxies, limit]
+    models = f"answer backends: {', '.join(settings.enabled_models())} (default {settings.model}; QA_ALLOWED_MODELS)"
+    return [write_policy(settings), reads, cors, proxies, limit, models]
 
 
 def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: None) -> Guards:
