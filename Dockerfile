@@ -6,6 +6,8 @@
 #   docker run --rm -p 8000:8000 -v qa-data:/data qa      # keep the index across containers
 #
 # Configuration is the QA_* environment (see qa/settings.py), e.g. -e QA_API_KEY=... -e QA_MODEL=openai.
+# The service listens on 0.0.0.0 here, so writes (POST/DELETE /v1/articles) need -e QA_API_KEY=...
+# (or -e QA_OPEN_WRITES=true); a widget on another site needs -e QA_CORS_ORIGINS=https://that.site.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- build: the virtualenv, as scripts/install.sh makes it ------------------------------------
