@@ -90,7 +90,8 @@ def test_a_write_on_a_full_disk_is_507_and_stores_nothing(client: TestClient,
     cap_docstore(monkeypatch, spare_pages=2)
     response = client.post("/v1/articles", json=articles)
     assert response.status_code == 507, response.text
-    assert "the disk is full" in response.json()["detail"] and "nothing of this write was stored" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "the disk is full" in detail and "nothing of this write was stored" in detail
     monkeypatch.undo()
     for i in range(3):
         assert client.get(f"/v1/articles/full{i}").status_code == 404
