@@ -443,10 +443,11 @@ def _load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder:
     except IndexError_ as error:
         manifest, problem = None, str(error)
     if manifest is None and copy is not None:
-        manifest = Manifest(**json.loads(copy))
-        log.warning("%s; recovered it from the copy in %s", problem, docstore.path)
-        if writable:
-            _write_json_atomic(path, asdict(manifest))
+        with contextlib.suppress(TypeError, ValueError):  # a copy this version can't read is no copy
+            manifest = Manifest(**json.loads(copy))
+            log.warning("%s; recovered it from the copy in %s", problem, docstore.path)
+            if writable:
+                _write_json_atomic(path, asdict(manifest))
     if manifest is None and problem is not None and path.exists():
         raise IndexDamagedError(
             f"{problem}: restore it from a backup, or delete it to have it written again from the "
