@@ -9,6 +9,8 @@
 # Configuration is the QA_* environment (see qa/settings.py), e.g. -e QA_API_KEY=... -e QA_MODEL=openai.
 # The image installs exactly what scripts/install.sh installs on a developer's machine: the locks in
 # requirements/ (hash-checked), with llama.cpp built portable (GGML_NATIVE=OFF) for QA_INSTALL=local.
+# The service listens on 0.0.0.0 here, so writes (POST/DELETE /v1/articles) need -e QA_API_KEY=...
+# (or -e QA_OPEN_WRITES=true); a widget on another site needs -e QA_CORS_ORIGINS=https://that.site.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- build: the virtualenv, made by scripts/install.sh --------------------------------------

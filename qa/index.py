@@ -218,7 +218,8 @@ class Index:
         up with the document store if a crash left it behind.
         """
         directory = Path(settings.index_dir)
-        manifest_path, docs_path, vectors_path = directory / MANIFEST_FILE, directory / DOCS_FILE, directory / VECTORS_FILE
+        manifest_path = directory / MANIFEST_FILE
+        docs_path, vectors_path = directory / DOCS_FILE, directory / VECTORS_FILE
         if not manifest_path.exists() and not docs_path.exists():
             if vectors_path.exists():
                 raise _docstore_missing(docs_path, vectors_path)
@@ -256,11 +257,13 @@ class Index:
                 index.rebuild_vectors()
             else:
                 index.catch_up()
-        except BaseException:
+        except BaseException as error:
             if docstore is not None:
                 docstore.close()
             if lock_file is not None:
                 lock_file.close()
+            if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError):
+                raise _docstore_unreadable(docs_path, error) from None  # e.g. damaged pages
             raise
         return index
 
@@ -442,10 +445,14 @@ def _open_docstore(path: Path) -> DocStore:
     except sqlite3.DatabaseError as error:
         if "locked" in str(error):
             raise IndexError_(f"{path} is locked by another program ({error}); retry when it is done") from None
-        raise IndexDamagedError(
-            f"{path} is not a readable SQLite database ({error}): restore it from a backup, or rebuild "
-            f"the index: move {path.parent} away and run `qa ingest` on your articles"
-        ) from None
+        raise _docstore_unreadable(path, error) from None
+
+
+def _docstore_unreadable(path: Path, error: BaseException) -> IndexDamagedError:
+    return IndexDamagedError(
+        f"{path} is not a readable SQLite database ({error}): restore it from a backup, or rebuild "
+        f"the index: move {path.parent} away and run `qa ingest` on your articles"
+    )
 
 
 def _load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder: Embedder | None,
@@ -458,10 +465,11 @@ def _load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder:
     except IndexError_ as error:
         manifest, problem = None, str(error)
     if manifest is None and copy is not None:
-        manifest = Manifest(**json.loads(copy))
-        log.warning("%s; recovered it from the copy in %s", problem, docstore.path)
-        if writable:
-            _write_json_atomic(path, asdict(manifest))
+        with contextlib.suppress(TypeError, ValueError):  # a copy this version can't read is no copy
+            manifest = Manifest(**json.loads(copy))
+            log.warning("%s; recovered it from the copy in %s", problem, docstore.path)
+            if writable:
+                _write_json_atomic(path, asdict(manifest))
     if manifest is None and problem is not None and path.exists():
         raise IndexDamagedError(
             f"{problem}: restore it from a backup, or delete it to have it written again from the "
@@ -475,7 +483,10 @@ def _load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder:
         manifest = Manifest.for_settings(settings, embedder.dimension)
         _write_json_atomic(path, asdict(manifest))
     if writable and copy != json.dumps(asdict(manifest), sort_keys=True):
-        docstore.set_meta("manifest", json.dumps(asdict(manifest), sort_keys=True))
+        try:
+            docstore.set_meta("manifest", json.dumps(asdict(manifest), sort_keys=True))
+        except sqlite3.OperationalError as error:  # e.g. a full disk: the copy is kept next time
+            log.warning("could not keep a copy of the manifest in %s: %s", docstore.path, error)
     return manifest
 
 
@@ -504,7 +515,8 @@ def _load_vectors(path: Path, manifest: Manifest, docstore: DocStore) -> tuple[F
     if store.dimension != manifest.dimension:
         return fresh, f"{path} holds {store.dimension}-dimensional vectors, the index {manifest.dimension}"
     if store.index_id is not None and store.index_id != docstore.index_id:
-        return fresh, f"{path} belongs to another index (id {store.index_id}, {docstore.path} is {docstore.index_id})"
+        return fresh, (f"{path} belongs to another index (id {store.index_id}; {docstore.path} is "
+                       f"{docstore.index_id})")
     if store.synced_seq > seq:
         return fresh, (f"{path} is ahead of {docstore.path} (sequence {store.synced_seq} > {seq}): it "
                        "belongs to another copy of the index")

@@ -97,3 +97,23 @@ def test_a_full_disk_is_one_line_saying_so(run, tmp_path: Path, monkeypatch: pyt
     assert "Traceback" not in result.output and "cannot rollback" not in result.output
     monkeypatch.undo()
     assert "2 articles" in run("list").output
+
+
+def test_serve_says_which_security_policy_is_in_force(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    env = os.environ | {"QA_INDEX_DIR": str(tmp_path / "index"), "QA_HOST": "0.0.0.0", "QA_PORT": str(free_port()),
+                        "QA_TRUSTED_PROXIES": "10.0.0.0/8", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        while not any("rate limit" in line for line in lines):
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        process.kill()
+        process.wait()
+    text = "".join(lines)
+    assert "writes are refused: the service listens on 0.0.0.0 without QA_API_KEY" in text
+    assert "cross-origin access: none" in text and "X-Forwarded-For trusted from 10.0.0.0/8" in text

@@ -4,6 +4,7 @@ and that id."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from litestar.testing import TestClient
 from qa.api import create_app
 from qa.backends import register_backend
 from qa.backends.base import GenerationRequest
+from qa.docstore import DocStore
 from qa.embed import Embedder
 from qa.settings import Settings
 from tests.conftest import cap_docstore, copy_index
@@ -91,7 +93,8 @@ def test_a_write_on_a_full_disk_is_507_and_stores_nothing(client: TestClient,
     cap_docstore(monkeypatch, spare_pages=2)
     response = client.post("/v1/articles", json=articles)
     assert response.status_code == 507, response.text
-    assert "the disk is full" in response.json()["detail"] and "nothing of this write was stored" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "the disk is full" in detail and "nothing of this write was stored" in detail
     monkeypatch.undo()
     for i in range(3):
         assert client.get(f"/v1/articles/full{i}").status_code == 404
@@ -109,3 +112,16 @@ def test_a_write_that_landed_is_acknowledged_even_if_the_vector_file_cannot_be_s
     assert response.status_code == 201, response.text
     hits = client.get("/v1/search", params={"q": "harbour reopened after the storm", "k": 1}).json()["results"]
     assert hits[0]["article_id"] == "landed"
+
+
+def test_a_damaged_document_store_is_a_503_saying_so(client: TestClient, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    def malformed(self: DocStore, **_: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(DocStore, "list_articles", malformed)
+    with caplog.at_level(logging.ERROR, logger="qa.api"):
+        response = client.get("/v1/articles")
+    assert response.status_code == 503
+    assert "docs.sqlite" in response.json()["detail"] and "malformed" in response.json()["detail"]
+    assert any(response.headers["x-request-id"] in r.getMessage() for r in caplog.records)

@@ -6,6 +6,7 @@ import errno
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -382,3 +383,37 @@ def test_atomic_ingest_commits_once_however_many_windows(index: Index, settings:
     Ingestor(index, settings).ingest_articles(articles, atomic=True)
     assert len(writes) == 1 and len(writes[0]["upserts"]) == 4
     assert index.docstore.count()[0] == 4
+
+
+def test_non_finite_vectors_in_sqlite_are_re_embedded_from_the_chunk_text(
+        seeded_settings: Settings, embedder: SentenceTransformerEmbedder, caplog: pytest.LogCaptureFixture) -> None:
+    with Index.open(seeded_settings, embedder=embedder) as index:
+        chunk = index.docstore.chunks_of("eaa377af9f908790")[0]
+        nan = np.full(index.manifest.dimension, np.nan, dtype=np.float32).tobytes()
+        index.docstore._conn().execute("UPDATE chunks SET vector = ? WHERE id = ?", (nan, chunk.id))
+    (seeded_settings.index_dir / "vectors.faiss").unlink()
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        with Index.open(seeded_settings, embedder=embedder) as index:
+            repaired = index.docstore.vectors_of([chunk.id])[chunk.id]
+            assert np.allclose(repaired, embedder.encode([chunk.text])[0], atol=1e-5)
+            _, ids = index.vectors.search(repaired, 1)
+            assert ids[0][0] == chunk.id
+    assert any("re-embedded from their chunk texts" in r.getMessage() for r in caplog.records)
+
+
+def test_docstore_damaged_past_its_header_is_a_clear_error(tmp_path: Path) -> None:
+    from tests.crash_worker import HashEmbedder, article, settings_for
+
+    settings = settings_for(str(tmp_path / "index"), str(tmp_path / "tiktoken"))
+    rng = random.Random(1)
+    with Index.open(settings, embedder=HashEmbedder()) as index:
+        Ingestor(index, settings).ingest_articles([article(rng, str(i)) for i in range(40)])
+        index.docstore._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    docs = settings.index_dir / "docs.sqlite"
+    data = bytearray(docs.read_bytes())
+    for page in range(3, len(data) // 4096, 2):  # the header page stays intact
+        data[page * 4096 + 100 : page * 4096 + 1100] = b"\xa5" * 1000
+    docs.write_bytes(bytes(data))
+    with pytest.raises(IndexDamagedError, match=r"docs.sqlite is not a readable SQLite database \(database disk "
+                                                r"image is malformed\).*`qa ingest`"):
+        Index.open(settings, embedder=HashEmbedder())

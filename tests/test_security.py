@@ -73,6 +73,10 @@ def test_same_origin_pages_and_scripts_still_write(default_client: TestClient) -
                                   headers={"Content-Type": "application/json; charset=utf-8"})
     assert charset.status_code == 201
     assert default_client.delete("/v1/articles/own-page").status_code == 204
+    behind_a_proxy = default_client.post("/v1/articles", json={**ARTICLE, "id": "own-page"}, headers={
+        "Origin": "https://qa.example", "Host": "127.0.0.1:8000", "X-Forwarded-Host": "qa.example"})
+    assert behind_a_proxy.status_code == 201
+    assert default_client.delete("/v1/articles/own-page").status_code == 204
     assert default_client.delete("/v1/articles/script").status_code == 204
 
 

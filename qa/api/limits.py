@@ -10,9 +10,23 @@ from litestar import Litestar, Request
 from litestar._openapi.plugin import OpenAPIPlugin
 
 from qa.api import validation
+from qa.loaders import MAX_ID_CHARS
 from qa.settings import Settings
 
 JSON_DEPTH_KEY = "max_json_depth"
+ARTICLE_SCHEMA: dict[str, Any] = {  # what qa.loaders.article_from_mapping accepts
+    "type": "object",
+    "required": ["id", "text"],
+    "properties": {
+        "id": {"oneOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": "^[^/]+$"},
+                         {"type": "integer"}]},
+        "title": {"type": "string"},
+        "text": {"type": "string", "minLength": 1},
+        "url": {"oneOf": [{"type": "string"}, {"type": "null"}]},
+        "published": {"oneOf": [{"type": "string", "format": "date"}, {"type": "null"}]},
+        "source": {"oneOf": [{"type": "string"}, {"type": "null"}]},
+    },
+}
 _CHECKED = "qa_json_depth_checked"
 
 
@@ -48,6 +62,12 @@ def document_limits(app: Litestar, settings: Settings) -> None:
                       f"{settings.max_history_turns} messages and {settings.max_history_chars} characters.")
         if "k" in properties and name.endswith(("AskBody", "ChatCompletionRequest")):
             _set_range(properties["k"], k_range)
+    body = schema.get("paths", {}).get("/v1/articles", {}).get("post", {}).get("requestBody", {})
+    media = body.get("content", {}).get("application/json")
+    if media is not None:
+        described = media.get("schema", {})
+        media["schema"] = {**described, "oneOf": [ARTICLE_SCHEMA, {"type": "array", "minItems": 1,
+                                                                    "items": ARTICLE_SCHEMA}]}
     search = schema.get("paths", {}).get("/v1/search", {}).get("get", {})
     for parameter in search.get("parameters", []):
         if parameter.get("name") == "q":

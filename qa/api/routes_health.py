@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from litestar import Response, get
 from litestar.datastructures import State
 
@@ -13,6 +15,7 @@ from qa.api.security import reads
 from qa.api.service import Service
 
 METRICS_KEY = "metrics"
+log = logging.getLogger("qa.api")
 
 
 @get("/healthz", sync_to_thread=False, summary="Liveness: always 200 while the process runs")
@@ -31,6 +34,7 @@ def readyz(state: State) -> Response[Health]:
     try:
         articles, chunks = service.counts()
     except Exception as error:  # noqa: BLE001 - a broken index makes the service unready
+        log.error("readyz -> 503: the index cannot be read: %s", error, exc_info=error)
         return Response(Health(status="unavailable", reason=f"the index cannot be read: {error}"), status_code=503)
     return Response(Health(status="ready", articles=articles, chunks=chunks, model=service.settings.model,
                            embedding_model=service.index.manifest.embedding_model))

@@ -113,12 +113,12 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def origin_allowed(origin: str, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """True for this service's own origin (the `Host` it was reached at) or an allowed one."""
+def origin_allowed(origin: str, hosts: list[str], allowed: tuple[str, ...]) -> bool:
+    """True for this service's own origin (a `Host` it was reached at) or an allowed one."""
     if "*" in allowed or origin.rstrip("/") in allowed:
         return True
     _, sep, netloc = origin.partition("://")
-    return bool(sep) and host is not None and netloc.rstrip("/").lower() == host.strip().lower()
+    return bool(sep) and netloc.rstrip("/").lower() in {host.strip().lower() for host in hosts}
 
 
 def write_policy(settings: Settings) -> str:
@@ -194,7 +194,10 @@ def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: 
         if method not in UNSAFE_METHODS:
             return
         origin = connection.headers.get("origin")
-        if origin is not None and not origin_allowed(origin, connection.headers.get("host"), settings.cors_origins):
+        # A reverse proxy may rewrite Host and say the public one in X-Forwarded-Host. A page can't
+        # forge that header on a cross-site request without a CORS preflight, which it would fail.
+        hosts = [h for h in (connection.headers.get("host"), connection.headers.get("x-forwarded-host")) if h]
+        if origin is not None and not origin_allowed(origin, hosts, settings.cors_origins):
             raise PermissionDeniedException(
                 detail=f"cross-origin {method} from {origin!r} refused: only this service's own pages and "
                 "the origins in QA_CORS_ORIGINS may send writes"

@@ -83,7 +83,8 @@ def model(name: str | None, settings: Settings) -> str | None:
     return name
 
 
-def history(messages: Sequence[Message], settings: Settings | None = None, *, field: str = "history") -> list[Message]:
+def history(messages: Sequence[Message], settings: Settings | None = None, *,
+            field: str = "history") -> list[Message]:
     """Conversation history; 400 for a role other than system, user or assistant, or for more
     turns or characters than `settings.max_history_turns` / `max_history_chars`."""
     for position, message in enumerate(messages):

@@ -1,0 +1,101 @@
+"""The process tests/test_crash.py kills with SIGKILL: `ingest` writes through the Ingestor and
+prints `begin`/`ack` around every commit; `serve` runs the real app under uvicorn. Both use a
+hashing embedder (same dimension as MiniLM) so a process starts in about a second: the crash loop
+tests storage, not the model.
+
+    python -m tests.crash_worker ingest INDEX_DIR TIKTOKEN_DIR SEED
+    python -m tests.crash_worker serve INDEX_DIR TIKTOKEN_DIR PORT
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qa.settings import Settings
+from qa.types import Article
+
+DIMENSION = 384
+POOL = 60  # article ids a run draws from, so later runs update and delete earlier articles
+
+
+class HashEmbedder:
+    """Deterministic unit vectors from a hash of the text."""
+
+    name = "hash"
+    dimension = DIMENSION
+    max_tokens = 256
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.vstack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(DIMENSION)
+                             for t in texts]).astype(np.float32) if texts else np.zeros((0, DIMENSION), np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def settings_for(index_dir: str, tiktoken_dir: str, **overrides: object) -> Settings:
+    return Settings.from_env({}, index_dir=Path(index_dir), tiktoken_cache_dir=Path(tiktoken_dir),
+                             seeds_dir=Path("/nonexistent"), **overrides)
+
+
+def article(rng: random.Random, label: str) -> Article:
+    """An article of the pool; its title is the version label the test checks."""
+    n = rng.randrange(POOL)
+    words = rng.randint(3, 60)
+    return Article(id=f"c{n}", title=f"c{n} {label}", text=f"Story {n} in version {label}, sentence {words}. " * words)
+
+
+def ingest(index_dir: str, tiktoken_dir: str, seed: str) -> None:
+    import qa.ingest
+    from qa.index import Index
+    from qa.ingest import Ingestor
+
+    qa.ingest.WINDOW_CHUNKS = 16  # commit often: kills land between and inside commits
+    settings = settings_for(index_dir, tiktoken_dir)
+    index = Index.open(settings, embedder=HashEmbedder())
+    original = index.write
+
+    def write(upserts=(), metadata_updates=(), deletions=()):  # noqa: ANN001, ANN202
+        entry = {"put": {s.article.id: s.article.title for s, _, _ in upserts}, "del": list(deletions)}
+        print("begin " + json.dumps(entry), flush=True)
+        seq = original(upserts=upserts, metadata_updates=metadata_updates, deletions=deletions)
+        print("ack " + json.dumps(entry), flush=True)
+        return seq
+
+    index.write = write  # type: ignore[method-assign]
+    ingestor = Ingestor(index, settings)
+    rng = random.Random(seed)
+    print("ready", flush=True)
+    for batch in range(10_000):
+        if rng.random() < 0.2:
+            index.delete([f"c{rng.randrange(POOL)}"])
+        else:
+            ingestor.ingest_articles([article(rng, f"{seed}.{batch}.{i}") for i in range(rng.randint(1, 6))])
+        if batch % 3 == 0:
+            index.save()
+
+
+def serve(index_dir: str, tiktoken_dir: str, port: str) -> None:
+    import uvicorn
+
+    import qa.answer
+    import qa.backends.extractive
+    from qa.api import create_app
+
+    embedder = HashEmbedder()
+    qa.answer.get_embedder = qa.backends.extractive.get_embedder = lambda _settings: embedder  # no torch
+    settings = settings_for(index_dir, tiktoken_dir, rate_limit_per_minute=0, host="127.0.0.1", port=int(port))
+    uvicorn.run(create_app(settings, embedder=embedder), host="127.0.0.1", port=int(port),
+                log_level="warning", proxy_headers=False)
+
+
+if __name__ == "__main__":
+    {"ingest": ingest, "serve": serve}[sys.argv[1]](*sys.argv[2:])
