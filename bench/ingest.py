@@ -1,66 +1,99 @@
-"""Ingest throughput against the raw embedding rate, in one run.
+"""Ingest throughput, each system timed as a whole process on the same articles, in one run.
 
-    python bench/ingest.py CORPUS.jsonl.gz [N]
+    python bench/ingest.py CORPUS.jsonl.gz [N] [--no-peer] [--rounds R]
 
-Ingests the first N articles (default 300) into a scratch index with the full pipeline (load,
-clean, chunk, embed, commit to SQLite + FAISS), then encodes the very same chunk texts with plain
-`model.encode` and prints chunks/s of both and their ratio (target: >= 0.9).
+Writes the first N articles (default 300) to a scratch file, then times, as separate processes
+(interpreter start, imports, model load, chunking, embedding, commit to disk all included):
+`qa ingest` with the default int8 ONNX encoder (QA_ENCODER=onnx), `qa ingest` with the torch
+encoder (QA_ENCODER=torch, the `qa[torch]` extra), and the peer, LlamaIndex
+(bench/peer_llamaindex.py: SentenceSplitter 256/32 + HuggingFace MiniLM + FAISS; needs
+llama-index-core, llama-index-embeddings-huggingface and llama-index-vector-stores-faiss, which are
+benchmark-only). With R rounds the systems alternate (A B C A B C ...) and the median counts, so
+load on a shared machine hits all of them alike. Prints articles/s, chunks/s and the ratios.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import os
+import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 from rich.console import Console
 from rich.table import Table
 
-from qa.embed import SentenceTransformerEmbedder
-from qa.index import Index
-from qa.ingest import Ingestor
-from qa.settings import Settings
+ROOT = Path(__file__).resolve().parent.parent
+PEER = Path(__file__).resolve().parent / "peer_llamaindex.py"
+
+
+def run_qa(sample: Path, scratch: Path, encoder: str) -> tuple[float, int]:
+    """Seconds for `qa ingest` as a fresh process, and the chunks it stored."""
+    index_dir = scratch / f"index-{encoder}-{time.monotonic_ns()}"
+    env = os.environ | {"QA_ENCODER": encoder, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                        "QA_TIKTOKEN_CACHE_DIR": str(scratch / "tiktoken")}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "qa.cli", "ingest", str(sample), "--index", str(index_dir),
+                    "--no-progress"], env=env, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    with sqlite3.connect(index_dir / "docs.sqlite") as db:
+        chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    return seconds, chunks
+
+
+def run_peer(sample: Path, scratch: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(PEER), str(sample), str(scratch / f"peer-{time.monotonic_ns()}")],
+                          check=True, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    seconds = time.perf_counter() - started
+    return seconds, json.loads(done.stdout.strip().splitlines()[-1])["chunks"]
 
 
 def main() -> None:
-    if len(sys.argv) < 2:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if not args:
         sys.exit(__doc__)
-    corpus = Path(sys.argv[1])
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-    settings = Settings.from_env()
-    embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.embed_batch_size)
-    embedder.encode(["warm up the model"] * 8)
-    with tempfile.TemporaryDirectory() as scratch:
-        sample = Path(scratch) / "sample.jsonl"
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+    if "--rounds" in sys.argv:
+        args.remove(str(rounds))
+    corpus, n = Path(args[0]), int(args[1]) if len(args) > 1 else 300
+    systems = {
+        "qa ingest, ONNX int8": lambda s, d: run_qa(s, d, "onnx"),
+        "qa ingest, torch fp32": lambda s, d: run_qa(s, d, "torch"),
+    }
+    if "--no-peer" not in sys.argv:
+        systems["LlamaIndex 256/32 + HF MiniLM + FAISS"] = run_peer
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        sample = scratch / "sample.jsonl"
         with gzip.open(corpus, "rt") if corpus.suffix == ".gz" else open(corpus) as src, open(sample, "w") as dst:
             dst.writelines(itertools.islice(src, n))
-        settings = settings.replace(index_dir=Path(scratch) / "index")
-        with Index.open(settings, embedder=embedder) as index:
-            started = time.perf_counter()
-            report = Ingestor(index, settings, progress=True).ingest_paths([sample])
-            index.save()
-            pipeline_seconds = time.perf_counter() - started
-            texts = [c.text for a in index.docstore.list_articles(limit=n) for c in index.docstore.chunks_of(a.article.id)]
-    started = time.perf_counter()
-    embedder.model.encode(texts, batch_size=settings.embed_batch_size, normalize_embeddings=True)
-    encode_seconds = time.perf_counter() - started
+        times: dict[str, list[float]] = {name: [] for name in systems}
+        chunks: dict[str, int] = {}
+        for _ in range(rounds):
+            for name, run in systems.items():
+                seconds, chunks[name] = run(sample, scratch)
+                times[name].append(seconds)
+                print(f"{name}: {seconds:.1f} s, {chunks[name]} chunks", file=sys.stderr)
 
-    chunks = len(texts)
-    pipeline_rate, encode_rate = chunks / pipeline_seconds, chunks / encode_seconds
-    table = Table(title=f"Ingest of {len(report.added)} articles from {corpus.name} ({chunks} chunks)")
-    for column in ("measure", "seconds", "chunks/s"):
+    median = {name: statistics.median(t) for name, t in times.items()}
+    rate = {name: n / median[name] for name in systems}
+    base_torch, base_peer = "qa ingest, torch fp32", "LlamaIndex 256/32 + HF MiniLM + FAISS"
+    table = Table(title=f"Ingest of {n} articles from {corpus.name}, whole processes, median of {rounds}")
+    for column in ("system", "seconds", "chunks", "articles/s", "chunks/s", "x torch qa", "x LlamaIndex"):
         table.add_column(column, justify="right")
-    table.add_row("qa ingest pipeline", f"{pipeline_seconds:.1f}", f"{pipeline_rate:.1f}")
-    table.add_row("  of which embedding", f"{report.embed_seconds:.1f}", "")
-    table.add_row("raw model.encode, same chunks", f"{encode_seconds:.1f}", f"{encode_rate:.1f}")
-    Console().print(table)
-    print(f"ratio pipeline / raw encode: {pipeline_rate / encode_rate:.3f} (target >= 0.9)")
+    for name in systems:
+        table.add_row(name, f"{median[name]:.1f}", str(chunks[name]), f"{rate[name]:.1f}",
+                      f"{chunks[name] / median[name]:.1f}", f"{rate[name] / rate[base_torch]:.2f}",
+                      f"{rate[name] / rate[base_peer]:.2f}" if base_peer in rate else "")
+    Console(width=150).print(table)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from qa.answer_types import (
 from qa.backends import Backend, GenerationRequest, Passage, get_backend
 from qa.backends.extractive import REFUSAL
 from qa.citations import CheckedAnswer, check_answer
+from qa.cpu_gate import cpu_gate
 from qa.embed import get_embedder
 from qa.index import Index
 from qa.prompts import delimit, load_prompt
@@ -51,6 +53,7 @@ class Answerer:
         self.encoding = get_encoding(settings.tiktoken_encoding, settings.tiktoken_cache_dir)
         self.answer_prompt = load_prompt(settings.prompts_dir, "answer")
         self.rewrite_prompt = load_prompt(settings.prompts_dir, "rewrite")
+        self.gate = cpu_gate(settings.cpu_workers)
 
     def ask(self, request: AskRequest) -> Answer:
         """The checked, cited answer to `request`."""
@@ -91,7 +94,14 @@ class Answerer:
                 max_tokens=self.settings.answer_max_tokens,
                 temperature=self.settings.temperature,
             )
-            for piece in backend.stream(generation):
+            stream = iter(backend.stream(generation))
+            while True:
+                # Extractive answering is CPU work, done in turn (an LLM backend waits on a server or
+                # holds the local model's own lock); never held while the consumer has the piece.
+                with contextlib.nullcontext() if backend.uses_llm else self.gate.slot():
+                    piece = next(stream, None)
+                if piece is None:
+                    break
                 pieces.append(piece)
                 yield DeltaEvent(text=piece)
         timings["generate_ms"] = _ms_since(clock)
@@ -100,7 +110,8 @@ class Answerer:
         raw = "".join(pieces).strip()
         checked = None
         if raw and not _REFUSAL_PATTERNS.search(raw):
-            checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
+            with self.gate.slot():
+                checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
         # The extractive backend only answers with sentences relevant enough; an LLM may stray.
         refused = checked is None or not checked.citations or (
             backend.uses_llm and not self._answers(standalone, checked, passages))

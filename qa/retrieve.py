@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from qa.docstore import FILTER_OVERFETCH
+from qa.embed_batch import query_batcher
 from qa.index import Index
 from qa.settings import Settings
 from qa.types import Filters, SearchHit
@@ -73,7 +74,7 @@ class Retriever:
             # BM25 runs in SQLite (no GIL) while the model encodes the query
             keyword_future = _KEYWORD_POOL.submit(_timed, self.index.docstore.keyword_search, query, n, filters)
             started = time.perf_counter()
-            query_vector = self.index.embedder.encode([query])
+            query_vector = query_batcher(self.index.embedder).encode([query])  # shares calls with concurrent queries
             timings.embed_ms = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
             dense = self._dense(query_vector, n, filters)

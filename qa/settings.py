@@ -39,6 +39,7 @@ class Settings:
     encoder: str = "onnx"
     encoder_threads: int = 0  # ONNX Runtime intra-op threads; 0 = one per core
     device: str = "cpu"  # torch encoder only
+    cpu_workers: int = 0  # answers checked at once (first come, first served); 0 = one per core
     embed_batch_size: int = 64
 
     # chunking (word pieces of the embedding model's own tokenizer)

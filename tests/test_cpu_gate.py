@@ -1,0 +1,47 @@
+"""The first-come, first-served gate on CPU-bound work."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from qa.cpu_gate import FifoGate, cpu_gate
+
+
+def test_waiters_enter_in_arrival_order_and_never_more_than_the_slots() -> None:
+    gate = FifoGate(2)
+    order: list[int] = []
+    inside, most = 0, 0
+    lock = threading.Lock()
+    hold = threading.Event()
+
+    def work(i: int) -> None:
+        nonlocal inside, most
+        with gate.slot():
+            with lock:
+                order.append(i)
+                inside += 1
+                most = max(most, inside)
+            hold.wait(10)
+            time.sleep(0.01)
+            with lock:
+                inside -= 1
+
+    threads = []
+    for i in range(8):
+        thread = threading.Thread(target=work, args=(i,))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.02)  # arrive in a known order
+    hold.set()
+    for thread in threads:
+        thread.join(10)
+    assert order == list(range(8)) and most == 2
+
+
+def test_the_gate_is_reentrant_and_shared() -> None:
+    gate = FifoGate(1)
+    with gate.slot(), gate.slot():  # nested use in one thread does not deadlock
+        pass
+    assert cpu_gate(3) is cpu_gate(3) and cpu_gate(3).slots == 3
+    assert cpu_gate(0).slots >= 1
