@@ -168,4 +168,3 @@ def test_kill_9_at_random_points_loses_no_acknowledged_write(tmp_path: Path) -> 
           f"{len(lost)} lost")
     assert not lost, "\n".join(lost[:10])
     assert expect.acknowledged > 100 and articles > 0
-    assert seconds < 180  # about 90 s on a quiet 2-core machine
