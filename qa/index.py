@@ -68,7 +68,7 @@ class IndexDamagedError(IndexError_):
 
 
 class IndexStorageError(IndexError_):
-    """The disk refused a write (full, read-only, failing); nothing of that write was stored."""
+    """The disk refused a write (full, read-only, failing, locked); nothing of that write was stored."""
 
     def __init__(self, message: str, *, disk_full: bool) -> None:
         super().__init__(message)
@@ -81,7 +81,9 @@ def storage_error(error: BaseException, path: Path, what: str) -> IndexStorageEr
         isinstance(error, sqlite3.Error)
         and (getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error))
     )
-    reason = "the disk is full" if full else "the disk refused the write"
+    locked = isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+    reason = "the disk is full" if full else "another program holds it locked" if locked else \
+        "the disk refused the write"
     return IndexStorageError(f"cannot write {path}: {reason} ({error}); {what}", disk_full=full)
 
 
