@@ -247,6 +247,30 @@ class Index:
             raise
         return index
 
+    @staticmethod
+    def check_files(settings: Settings) -> None:
+        """The file-level checks of `open`, without loading anything: `IndexDamagedError` for a
+        missing or unreadable docs.sqlite or an unrecoverable manifest (so `qa serve` can say so in
+        one line before it starts). Nothing there yet is fine: the index will be created."""
+        directory = Path(settings.index_dir)
+        manifest_path, docs_path = directory / MANIFEST_FILE, directory / DOCS_FILE
+        if not docs_path.exists():
+            if (directory / VECTORS_FILE).exists():
+                raise _docstore_missing(docs_path, directory / VECTORS_FILE)
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{docs_path}?mode=ro", uri=True)) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+        except sqlite3.DatabaseError as error:
+            if "locked" in str(error):
+                return  # a writer is busy: `open` waits for it
+            raise _docstore_unreadable(docs_path, error) from None
+        if manifest_path.exists() and row is None:
+            try:
+                _read_manifest(manifest_path)
+            except IndexError_ as error:
+                raise IndexDamagedError(f"{error}: restore it from a backup") from None
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
