@@ -271,6 +271,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
     from qa.api.security import server_options, startup_summary
 
     settings = load_settings(ctx, host=host, port=port, index_dir=index_dir, model=model)
+    Index.check_files(settings)  # a damaged index is one line here, not a traceback from the server
     app = create_app(settings)
     err_console.print(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} "
                       f"(OpenAPI at /schema)", highlight=False)

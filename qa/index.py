@@ -68,7 +68,7 @@ class IndexDamagedError(IndexError_):
 
 
 class IndexStorageError(IndexError_):
-    """The disk refused a write (full, read-only, failing); nothing of that write was stored."""
+    """The disk refused a write (full, read-only, failing, locked); nothing of that write was stored."""
 
     def __init__(self, message: str, *, disk_full: bool) -> None:
         super().__init__(message)
@@ -81,7 +81,9 @@ def storage_error(error: BaseException, path: Path, what: str) -> IndexStorageEr
         isinstance(error, sqlite3.Error)
         and (getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error))
     )
-    reason = "the disk is full" if full else "the disk refused the write"
+    locked = isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+    reason = "the disk is full" if full else "another program holds it locked" if locked else \
+        "the disk refused the write"
     return IndexStorageError(f"cannot write {path}: {reason} ({error}); {what}", disk_full=full)
 
 
@@ -266,6 +268,30 @@ class Index:
                 raise _docstore_unreadable(docs_path, error) from None  # e.g. damaged pages
             raise
         return index
+
+    @staticmethod
+    def check_files(settings: Settings) -> None:
+        """The file-level checks of `open`, without loading anything: `IndexDamagedError` for a
+        missing or unreadable docs.sqlite or an unrecoverable manifest (so `qa serve` can say so in
+        one line before it starts). Nothing there yet is fine: the index will be created."""
+        directory = Path(settings.index_dir)
+        manifest_path, docs_path = directory / MANIFEST_FILE, directory / DOCS_FILE
+        if not docs_path.exists():
+            if (directory / VECTORS_FILE).exists():
+                raise _docstore_missing(docs_path, directory / VECTORS_FILE)
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{docs_path}?mode=ro", uri=True)) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+        except sqlite3.DatabaseError as error:
+            if "locked" in str(error):
+                return  # a writer is busy: `open` waits for it
+            raise _docstore_unreadable(docs_path, error) from None
+        if manifest_path.exists() and row is None:
+            try:
+                _read_manifest(manifest_path)
+            except IndexError_ as error:
+                raise IndexDamagedError(f"{error}: restore it from a backup") from None
 
     @property
     def embedder(self) -> Embedder:

@@ -117,3 +117,18 @@ def test_serve_says_which_security_policy_is_in_force(tmp_path: Path) -> None:
     text = "".join(lines)
     assert "writes are refused: the service listens on 0.0.0.0 without QA_API_KEY" in text
     assert "cross-origin access: none" in text and "X-Forwarded-For trusted from 10.0.0.0/8" in text
+
+
+def test_serve_with_a_damaged_index_is_one_line(tmp_path: Path, seeded_dir: Path) -> None:
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(seeded_dir, index)
+    (index / "docs.sqlite").write_bytes(b"this is not a database" * 100)
+    for name in ("docs.sqlite-wal", "docs.sqlite-shm"):
+        (index / name).unlink(missing_ok=True)
+    env = os.environ | {"QA_INDEX_DIR": str(index), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    result = subprocess.run([sys.executable, "-m", "qa.cli", "serve"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "docs.sqlite is not a readable SQLite database" in result.stderr and "qa ingest" in result.stderr
