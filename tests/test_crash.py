@@ -18,7 +18,6 @@ from pathlib import Path
 import faiss
 import httpx
 import numpy as np
-import pytest
 
 from qa.index import Index
 from qa.settings import PROJECT_ROOT

@@ -18,7 +18,6 @@ from litestar.exceptions import (
     ClientException,
     HTTPException,
     NotAuthorizedException,
-    NotFoundException,
     PermissionDeniedException,
     ServiceUnavailableException,
     TooManyRequestsException,
