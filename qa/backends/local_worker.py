@@ -8,7 +8,6 @@ started in the background for the requests after it.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import multiprocessing
 import signal
@@ -240,15 +239,10 @@ def serve(conn: Connection, config: WorkerConfig) -> None:
 def _load(config: WorkerConfig) -> Any:
     import llama_cpp
 
-    options: dict[str, Any] = dict(
-        model_path=config.model_path, n_ctx=config.context, n_threads=config.threads,
-        n_threads_batch=config.threads, verbose=False, seed=0,
-    )
-    # Extra buffer types are llama.cpp's CPU-specific kernels (AMX): a native build that enables
-    # them crashes on some CPUs at the first decode. The plain CPU path is as fast here.
-    if "use_extra_bufts" in inspect.signature(llama_cpp.Llama.__init__).parameters:
-        options["use_extra_bufts"] = False
-    return llama_cpp.Llama(**options)
+    # llama.cpp is built portable (scripts/install.sh: GGML_NATIVE=OFF), so no CPU-specific
+    # kernels such as AMX, which crashed a native build at the first decode.
+    return llama_cpp.Llama(model_path=config.model_path, n_ctx=config.context, n_threads=config.threads,
+                           n_threads_batch=config.threads, verbose=False, seed=0)
 
 
 def _chat(conn: Connection, llama: Any, messages: list[dict[str, str]], max_tokens: int,
