@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, delete, get, post
-from litestar.exceptions import NotFoundException
 from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, Parameter
 
 from qa.api import validation
@@ -31,7 +31,7 @@ class ArticlesController(Controller):
     """The articles of the index: reads need what `access("read")` needs, writes the API key."""
 
     path = "/articles"
-    tags = ["articles"]
+    tags = ("articles",)
 
     @post("/", status_code=201, opt=access("write"), raises=WRITE_ERRORS, summary="Add or update articles")
     async def add_articles(self, data: Annotated[Any, ARTICLE_BODY],

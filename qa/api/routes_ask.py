@@ -42,7 +42,7 @@ class AskController(Controller):
     """Answers with citations, as one JSON Answer or as a stream of events."""
 
     path = "/ask"
-    tags = ["answers"]
+    tags = ("answers",)
 
     @post("/", status_code=200, opt=access("read"), raises=ASK_ERRORS,
           summary="Answer a question, citing passages",

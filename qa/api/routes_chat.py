@@ -14,8 +14,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import ClientException
 from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
@@ -152,8 +152,8 @@ class ChatController(Controller):
     """The OpenAI-compatible face: chat completions and the list of models."""
 
     path = "/"
-    tags = ["openai"]
-    exception_handlers = {validation.ModelNotEnabled: model_not_found}  # type: ignore[dict-item]
+    tags = ("openai",)
+    exception_handlers = {validation.ModelNotEnabled: model_not_found}  # noqa: RUF012 - read by Litestar
 
     @get("/models", opt=access("read"), raises=READ_ERRORS,
          summary="The answer backends a request may choose (OpenAI's list of models)")

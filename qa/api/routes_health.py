@@ -42,7 +42,7 @@ class HealthController(Controller):
     """Probes for orchestrators and the Prometheus scrape; not rate limited."""
 
     path = "/"
-    tags = ["health"]
+    tags = ("health",)
 
     @get("/healthz", opt=access("public"), summary="Liveness: always 200 while the process runs")
     async def healthz(self) -> Health:

@@ -19,7 +19,7 @@ class SearchController(Controller):
     """Passages without an answer."""
 
     path = "/search"
-    tags = ["search"]
+    tags = ("search",)
 
     @get("/", opt=access("read"), raises=READ_ERRORS, summary="Find the passages most relevant to q")
     async def search(

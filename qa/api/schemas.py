@@ -70,7 +70,7 @@ class IngestResponse(msgspec.Struct, kw_only=True):
     chunks_embedded: int
 
     @classmethod
-    def from_report(cls, report: IngestReport) -> "IngestResponse":
+    def from_report(cls, report: IngestReport) -> IngestResponse:
         return cls(added=report.added, updated=report.updated, unchanged=report.unchanged,
                    metadata_updated=report.metadata_updated, chunks_embedded=report.chunks_embedded)
 
@@ -86,7 +86,7 @@ class ArticleSummary(msgspec.Struct, kw_only=True):
     chunks: int
 
     @classmethod
-    def from_stored(cls, stored: StoredArticle) -> "ArticleSummary":
+    def from_stored(cls, stored: StoredArticle) -> ArticleSummary:
         a = stored.article
         return cls(id=a.id, title=a.title, url=a.url, published=a.published, source=a.source,
                    chunks=stored.n_chunks)
@@ -114,7 +114,7 @@ class ArticleDetail(msgspec.Struct, kw_only=True):
     chunks: int
 
     @classmethod
-    def from_stored(cls, stored: StoredArticle) -> "ArticleDetail":
+    def from_stored(cls, stored: StoredArticle) -> ArticleDetail:
         a = stored.article
         return cls(id=a.id, title=a.title, text=a.text, url=a.url, published=a.published,
                    source=a.source, chunks=stored.n_chunks)

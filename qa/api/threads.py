@@ -15,6 +15,6 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
-async def blocking(fn: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+async def blocking(fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
     """`fn(*args)` in a worker thread."""
     return await anyio.to_thread.run_sync(fn, *args)
