@@ -212,7 +212,7 @@ def paired_query_cost(settings: Settings, index_dir: Path, base_url: str, rounds
     For each question in turn: `embedder.encode([q])` + `FaissStore.search` (as many candidates as
     the retriever asks for) on the same index, and `GET /v1/search?q=...` to the service, one
     request at a time, in alternating order. Pairing them means both see the same machine load. Timed in a worker
-    thread, as the service's handlers run (`sync_to_thread`), after one warm-up encode on the main
+    thread, as the service's handlers run (`qa.api.threads.blocking`), after one warm-up encode on the main
     thread (PyTorch's OpenMP pool then behaves as in the service; see bench/README.md). A last
     sample times encode + search on the main thread, where `qa search`/`qa ask` run it. After each
     pair, `Retriever.search` (what /v1/search runs: dense + BM25 + fusion + fetch) is timed too,

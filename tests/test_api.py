@@ -6,25 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
 from qa.api import create_app
 from qa.api.routes_static import STATIC_DIR
+from qa.api.schemas import ArticleDetail, ArticleSummary
 from qa.api.security import SlidingWindowLimiter
 from qa.api.sse import iterate_in_thread
 from qa.backends import BackendError, register_backend
 from qa.backends.base import GenerationRequest
+from qa.docstore import StoredArticle
 from qa.embed import Embedder
 from qa.settings import Settings
-from tests.conftest import TAIWAN_ID, TRUMP_ID
+from qa.types import Article
+from tests.conftest import TAIWAN_ID, TRUMP_ID, copy_index
 
 QUESTION = "By how much will China increase its defense spending this year?"
 KEY = "test-key"
@@ -52,19 +55,14 @@ class FailingBackend:
 register_backend(FAILING_MODEL, FailingBackend)
 
 
-def copy_index(seeded_dir: Path, target: Path) -> Path:
-    shutil.copytree(seeded_dir, target)
-    (target / "write.lock").unlink(missing_ok=True)
-    return target
-
-
 def make_settings(index_dir: Path, **overrides: Any) -> Settings:
     return Settings.from_env({}, index_dir=index_dir, tiktoken_cache_dir=index_dir.parent / "tiktoken",
                              **overrides)
 
 
 @pytest.fixture(scope="module")
-def settings(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def api_settings(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The module's app settings: an API key, no rate limit, small bodies, one CORS origin."""
     root = tmp_path_factory.mktemp("api")
     return make_settings(
         copy_index(seeded_dir, root / "index"), api_key=KEY, rate_limit_per_minute=0,
@@ -75,8 +73,8 @@ def settings(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sett
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, embedder=embedder)) as test_client:
+def client(api_settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings, embedder=embedder)) as test_client:
         yield test_client
 
 
@@ -116,13 +114,80 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
             "/v1/chat/completions"} <= set(paths)
 
 
-def test_readyz_is_503_until_the_app_has_started(settings: Settings, tmp_path: Path) -> None:
+def test_readyz_is_503_until_the_app_has_started(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path / "never-opened"))
     unstarted = TestClient(app)  # no `with`: the lifespan (model and index loading) never runs
     response = unstarted.get("/readyz")
     assert response.status_code == 503 and "loading" in response.json()["reason"]
     assert unstarted.get("/healthz").status_code == 200
     assert unstarted.get("/v1/search", params={"q": "x"}).status_code == 503
+
+
+def _is_typed(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    """True when `schema` names its fields: a $ref to a component with properties, an object
+    with properties, or alternatives that all are typed (a bare `{}` or `{"type": "object"}` is not)."""
+    if "$ref" in schema:
+        return _is_typed(components[schema["$ref"].rsplit("/", 1)[-1]], components)
+    alternatives = schema.get("oneOf") or schema.get("anyOf")
+    if alternatives:
+        return all(_is_typed(alternative, components) for alternative in alternatives)
+    return bool(schema.get("properties"))
+
+
+def test_the_schema_types_every_response(client: TestClient) -> None:
+    schema = client.get("/schema/openapi.json").json()
+    components = schema["components"]["schemas"]
+    untyped, operations = [], 0
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            operations += 1
+            for status, response in operation["responses"].items():
+                content = response.get("content", {})
+                if status == "204":
+                    continue
+                if not content:
+                    untyped.append(f"{method.upper()} {path} -> {status}: no content")
+                for media_type, body in content.items():
+                    if not _is_typed(body.get("schema", {}), components):
+                        untyped.append(f"{method.upper()} {path} -> {status} {media_type}")
+            if path.startswith("/v1/"):  # every /v1 route documents its input and access errors
+                assert {"400", "401", "429", "503"} <= set(operation["responses"]), f"{method} {path}"
+    assert operations == 11 and not untyped, untyped
+    stream = schema["paths"]["/v1/ask/stream"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in stream["schema"]["oneOf"]} == {
+        "PassagesData", "DeltaData", "Answer", "DoneData", "StreamError"}
+    chat_404 = schema["paths"]["/v1/chat/completions"]["post"]["responses"]["404"]
+    assert chat_404["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")
+    assert schema["paths"]["/readyz"]["get"]["responses"]["503"]["content"]["application/json"]["schema"][
+        "$ref"].endswith("/Health")
+    assert set(components["SearchResult"]["required"]) == {
+        "article_id", "chunk_id", "title", "text", "score", "start", "end", "published", "url", "source"}
+
+
+def test_every_route_says_who_may_call_it(client: TestClient) -> None:
+    """The access guard reads `opt`: each handler names its access, and only /v1 is rate limited."""
+    handlers = [handler for route in client.app.routes for handler in getattr(route, "route_handlers", [])
+                if handler.fn.__module__.startswith("qa.api.")]  # not Litestar's own /schema routes
+    assert len(handlers) == 14
+    for handler in handlers:
+        assert handler.opt.get("access") in {"public", "read", "write"}, handler.handler_name
+    levels = {(next(iter(h.http_methods)), h.handler_name): (h.opt["access"], bool(h.opt.get("rate_limited")))
+              for h in handlers}
+    assert levels[("POST", "add_articles")] == ("write", True)
+    assert levels[("DELETE", "delete_article")] == ("write", True)
+    assert levels[("GET", "search")] == ("read", True)
+    assert levels[("GET", "metrics")] == ("read", False)
+    assert levels[("GET", "readyz")] == ("public", False)
+
+
+def test_article_bodies_copy_every_stored_field() -> None:
+    stored = StoredArticle(article=Article(id="a1", title="T", text="Body.", url="https://x.example/a1",
+                                           published="2024-03-05", source="Wire"),
+                           text_hash="h", meta_hash="m", origin=None, n_chunks=3)
+    summary = msgspec.to_builtins(ArticleSummary.from_stored(stored))
+    detail = msgspec.to_builtins(ArticleDetail.from_stored(stored))
+    assert detail == {**msgspec.to_builtins(stored.article), "chunks": 3}
+    assert summary == {key: value for key, value in detail.items() if key != "text"}
 
 
 @pytest.mark.parametrize(("path", "media_type"), [("/widget.js", "application/javascript"), ("/", "text/html")])
@@ -208,13 +273,13 @@ def test_ask_rejects_bad_input_saying_what_to_fix(client: TestClient, body: Any,
         assert error["status_code"] == status and fragment in error["detail"]
 
 
-def test_malformed_json_and_oversized_bodies(client: TestClient, settings: Settings) -> None:
+def test_malformed_json_and_oversized_bodies(client: TestClient, api_settings: Settings) -> None:
     response = client.post("/v1/ask", content=b'{"question": "q"', headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["detail"]
-    big = {"question": "q", "history": [{"role": "user", "content": "x" * settings.max_body_bytes}]}
+    big = {"question": "q", "history": [{"role": "user", "content": "x" * api_settings.max_body_bytes}]}
     response = client.post("/v1/ask", json=big)
     assert response.status_code == 413
-    assert str(settings.max_body_bytes) in response.json()["detail"]
+    assert str(api_settings.max_body_bytes) in response.json()["detail"]
 
 
 # --- a failing answer backend ----------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The Litestar application: `create_app(settings)` wires routes, guards, CORS, metrics and the
-lifespan that loads the model and opens the index once."""
+"""The Litestar application: `create_app(settings)` wires the controllers, the access guard, CORS,
+metrics and the lifespan that loads the model and opens the index once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import functools
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
-import anyio.to_thread
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -27,8 +26,9 @@ from qa.api.deps import DEPENDENCIES, STATE_KEY
 from qa.api.errors import exception_handlers
 from qa.api.limits import JSON_DEPTH_KEY, LimitedRequest, document_limits
 from qa.api.metrics import Metrics
-from qa.api.security import GUARDS_KEY, make_guards, rate_limited, same_site
+from qa.api.security import RATE_LIMITED, AccessGuard
 from qa.api.service import Service
+from qa.api.threads import blocking
 from qa.backends import available_backends
 from qa.embed import Embedder
 from qa.settings import Settings, SettingsError
@@ -53,42 +53,31 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         document_limits(app, settings)
         start = functools.partial(Service.start, settings, metrics, embedder=embedder)
-        service = await anyio.to_thread.run_sync(start)
+        service = await blocking(start)
         app.state[STATE_KEY] = service
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(service.close)
+            await blocking(service.close)
 
     v1 = Router(
         "/v1",
-        guards=[rate_limited],
-        route_handlers=[
-            routes_ask.ask, routes_ask.ask_stream,
-            routes_search.search,
-            routes_articles.add_articles, routes_articles.list_articles,
-            routes_articles.get_article, routes_articles.delete_article,
-            routes_chat.chat_completions, routes_chat.list_models,
-        ],
+        opt={RATE_LIMITED: True},
+        route_handlers=[routes_ask.AskController, routes_search.SearchController,
+                        routes_articles.ArticlesController, routes_chat.ChatController],
     )
     return Litestar(
-        route_handlers=[
-            v1,
-            routes_health.healthz, routes_health.readyz, routes_health.metrics,
-            routes_static.index_page, routes_static.widget,
-        ],
+        route_handlers=[v1, routes_health.HealthController, routes_static.StaticController],
         dependencies=DEPENDENCIES,
-        guards=[same_site],
-        exception_handlers={**exception_handlers(settings),  # type: ignore[arg-type]
-                            routes_chat.ModelNotFound: routes_chat.model_not_found},
+        guards=[AccessGuard(settings, on_limited=metrics.rate_limited.inc)],
+        exception_handlers=exception_handlers(settings),  # type: ignore[arg-type]
         middleware=[request_ids.middleware, metrics.middleware],
         before_send=[request_ids.add_header],
         cors_config=cors_config(settings),
         request_max_body_size=settings.max_body_bytes,
         request_class=LimitedRequest,
         lifespan=[lifespan],
-        state=State({GUARDS_KEY: make_guards(settings, on_limited=metrics.rate_limited.inc),
-                     routes_health.METRICS_KEY: metrics, JSON_DEPTH_KEY: settings.max_json_depth}),
+        state=State({routes_health.METRICS_KEY: metrics, JSON_DEPTH_KEY: settings.max_json_depth}),
         openapi_config=OpenAPIConfig(
             title="qa", version=_version(), path="/schema",
             description="Answers questions about news articles, citing the passage behind every sentence.",

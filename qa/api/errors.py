@@ -79,7 +79,7 @@ def validation_error(_: Request, exc: ValidationException) -> Response[dict[str,
             continue
         key, source = item.get("key"), item.get("source")
         where = "request body" if key in (None, "data") and source == "body" else \
-            f"{_SOURCES.get(source, source or 'field')} {key!r}"
+            f"{_SOURCES.get(source or '', source or 'field')} {key!r}"
         problems.append(f"{where}: {item.get('message')}")
     detail = "; ".join(problems) if problems else exc.detail
     return error_response(exc.status_code, detail, extra=exc.extra or None)

@@ -13,15 +13,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import anyio.to_thread
-from litestar import Response, get, post
-from litestar.exceptions import ClientException
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
 from qa.answer_types import Answer, AskRequest, Citation, DeltaEvent, FinalEvent
 from qa.api import sse, validation
-from qa.api.errors import ASK_ERRORS
+from qa.api.errors import ASK_ERRORS, READ_ERRORS
 from qa.api.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -35,34 +35,24 @@ from qa.api.schemas import (
     OpenAIError,
     OpenAIErrorBody,
 )
-from qa.api.security import reads
+from qa.api.security import access
 from qa.api.service import Service
+from qa.api.threads import blocking
 from qa.backends.base import Message
 
 HISTORY_ROLES = frozenset({"user", "assistant"})  # client system prompts don't steer the answerer
 
 
-class ModelNotFound(ClientException):
-    """`model` names no backend this service enabled; answered in OpenAI's error shape (404)."""
-
-    status_code = 404
-
-    def __init__(self, model: str, enabled: tuple[str, ...]) -> None:
-        super().__init__(f"the model {model!r} does not exist on this service: choose one of "
-                         f"{', '.join(enabled)} (GET /v1/models lists them)")
-        self.model = model
+def model_not_found(_: Request, exc: validation.ModelNotEnabled) -> Response[OpenAIError]:
+    """`model` names no backend this service enabled: 404 in OpenAI's shape, as OpenAI answers."""
+    message = (f"the model {exc.model!r} does not exist on this service: choose one of "
+               f"{', '.join(exc.enabled)} (GET /v1/models lists them)")
+    return Response(OpenAIError(error=OpenAIErrorBody(message=message, param="model", code="model_not_found")),
+                    status_code=404)
 
 
-def model_not_found(_: object, exc: ModelNotFound) -> Response[OpenAIError]:
-    """The exception handler for `ModelNotFound`."""
-    body = OpenAIErrorBody(message=exc.detail, param="model", code="model_not_found")
-    return Response(OpenAIError(error=body), status_code=404)
-
-
-@get("/models", guards=[reads], summary="The answer backends a request may choose (OpenAI's list of models)")
-async def list_models(service: NamedDependency[Service]) -> ModelList:
-    """Chat UIs ask for this first, then send one of the ids as `model`."""
-    return ModelList(data=[ModelCard(id=name) for name in service.settings.enabled_models()])
+MODEL_NOT_FOUND = ResponseSpec(OpenAIError, generate_examples=False, description="`model` names no backend this service enabled "
+                               "(OpenAI's error shape, `code: model_not_found`).")
 
 
 def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
@@ -77,9 +67,7 @@ def to_request(body: ChatCompletionRequest, service: Service) -> AskRequest:
                             field="messages before the question")
     history = [Message(role=m.role, content=m.text()) for m in body.messages[:-1]
                if m.role in HISTORY_ROLES and m.text().strip()]
-    model = body.model or None
-    if model is not None and model not in service.settings.enabled_models():
-        raise ModelNotFound(model, service.settings.enabled_models())
+    model = validation.model(body.model or None, service.settings)
     return validation.ask_request(
         last.text(), service.settings, k_value=body.k, filter_value=body.filters,
         history_value=history, model_name=model,
@@ -160,16 +148,29 @@ def _checked_tail(streamed: str, answer: Answer) -> str:
     return "\n\nChecked answer: " + answer.answer
 
 
-@post("/chat/completions", status_code=200, guards=[reads], raises=[*ASK_ERRORS, ModelNotFound],
-      summary="OpenAI-compatible chat completions",
-      description="`chat.completion` (or `chat.completion.chunk` server-sent events with `\"stream\": "
-      "true`, ending with `data: [DONE]`) plus a top-level `citations` field.")
-async def chat_completions(data: JSONBody[ChatCompletionRequest],
-                           service: NamedDependency[Service]) -> ChatCompletion:
-    request = to_request(data, service)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    if data.stream:
-        return sse.EventStream(completion_chunks(service, request, completion_id, created))  # type: ignore[return-value]
-    answer = await anyio.to_thread.run_sync(service.ask, request)
-    return completion(answer, completion_id, created)
+class ChatController(Controller):
+    """The OpenAI-compatible face: chat completions and the list of models."""
+
+    path = "/"
+    tags = ("openai",)
+    exception_handlers = {validation.ModelNotEnabled: model_not_found}  # noqa: RUF012 - read by Litestar
+
+    @get("/models", opt=access("read"), raises=READ_ERRORS,
+         summary="The answer backends a request may choose (OpenAI's list of models)")
+    async def list_models(self, service: NamedDependency[Service]) -> ModelList:
+        """Chat UIs ask for this first, then send one of the ids as `model`."""
+        return ModelList(data=[ModelCard(id=name) for name in service.settings.enabled_models()])
+
+    @post("/chat/completions", status_code=200, opt=access("read"), raises=ASK_ERRORS,
+          responses={404: MODEL_NOT_FOUND}, summary="OpenAI-compatible chat completions",
+          description="`chat.completion` (or `chat.completion.chunk` server-sent events with `\"stream\": "
+          "true`, ending with `data: [DONE]`) plus a top-level `citations` field.")
+    async def chat_completions(self, data: JSONBody[ChatCompletionRequest],
+                               service: NamedDependency[Service]) -> ChatCompletion:
+        request = to_request(data, service)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        if data.stream:
+            return sse.EventStream(completion_chunks(service, request, completion_id, created))  # type: ignore[return-value]
+        answer = await blocking(service.ask, request)
+        return completion(answer, completion_id, created)

@@ -5,27 +5,25 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Response, get
+from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 
 from qa.api.deps import STATE_KEY
 from qa.api.metrics import CONTENT_TYPE, Metrics
 from qa.api.schemas import Health
-from qa.api.security import reads
+from qa.api.security import access
 from qa.api.service import Service
+from qa.api.threads import blocking
 
 METRICS_KEY = "metrics"
 log = logging.getLogger("qa.api")
+UNAVAILABLE = ResponseSpec(Health, generate_examples=False, description="Not ready: starting, shutting down, or the index cannot be "
+                           "read (`status: unavailable`, `reason` says which).")
 
 
-@get("/healthz", sync_to_thread=False, summary="Liveness: always 200 while the process runs")
-def healthz() -> Health:
-    return Health(status="ok")
-
-
-@get("/readyz", sync_to_thread=True, summary="Readiness: 200 when the model and index are loaded, else 503")
-def readyz(state: State) -> Response[Health]:
-    service: Service | None = state.get(STATE_KEY)
+def readiness(service: Service | None) -> Response[Health]:
+    """200 with the index size when `service` can answer, else 503 with the reason."""
     if service is None:
         return Response(Health(status="unavailable", reason="starting: the model and index are loading"),
                         status_code=503)
@@ -40,7 +38,22 @@ def readyz(state: State) -> Response[Health]:
                            embedding_model=service.index.manifest.embedding_model))
 
 
-@get("/metrics", sync_to_thread=True, include_in_schema=False, guards=[reads])
-def metrics(state: State) -> Response[bytes]:
-    registry: Metrics = state[METRICS_KEY]
-    return Response(registry.render(), media_type=CONTENT_TYPE)
+class HealthController(Controller):
+    """Probes for orchestrators and the Prometheus scrape; not rate limited."""
+
+    path = "/"
+    tags = ("health",)
+
+    @get("/healthz", opt=access("public"), summary="Liveness: always 200 while the process runs")
+    async def healthz(self) -> Health:
+        return Health(status="ok")
+
+    @get("/readyz", opt=access("public"), responses={503: UNAVAILABLE},
+         summary="Readiness: 200 when the model and index are loaded, else 503")
+    async def readyz(self, state: State) -> Response[Health]:
+        return await blocking(readiness, state.get(STATE_KEY))
+
+    @get("/metrics", opt=access("read"), include_in_schema=False)
+    async def metrics(self, state: State) -> Response[bytes]:
+        registry: Metrics = state[METRICS_KEY]
+        return Response(await blocking(registry.render), media_type=CONTENT_TYPE)

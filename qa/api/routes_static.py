@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litestar import get
+from litestar import Controller, get
 from litestar.exceptions import NotFoundException
 from litestar.response import File
+
+from qa.api.security import access
+from qa.api.threads import blocking
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -20,11 +23,16 @@ def static_file(name: str, media_type: str) -> File:
     return File(path, media_type=media_type, content_disposition_type="inline")
 
 
-@get("/", sync_to_thread=True, include_in_schema=False)
-def index_page() -> File:
-    return static_file("index.html", "text/html; charset=utf-8")
+class StaticController(Controller):
+    """The widget page and script."""
 
+    path = "/"
+    include_in_schema = False
 
-@get("/widget.js", sync_to_thread=True, include_in_schema=False)
-def widget() -> File:
-    return static_file("widget.js", "application/javascript; charset=utf-8")
+    @get("/", opt=access("public"))
+    async def index_page(self) -> File:
+        return await blocking(static_file, "index.html", "text/html; charset=utf-8")
+
+    @get("/widget.js", opt=access("public"))
+    async def widget(self) -> File:
+        return await blocking(static_file, "widget.js", "application/javascript; charset=utf-8")

@@ -3,10 +3,14 @@ documents them in the OpenAPI schema at /schema). The answer itself is `qa.answe
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from qa.answer_types import Citation
-from qa.backends.base import Message
+from qa.backends.base import Message, Passage
+from qa.docstore import StoredArticle
+from qa.ingest import IngestReport
 from qa.types import Filters, SearchResult
 
 
@@ -20,6 +24,32 @@ class AskBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     history: list[Message] = []
     model: str | None = None
     stream: bool = False
+
+
+class PassagesData(msgspec.Struct, kw_only=True):
+    """`event: passages` of an answer stream: the numbered passages the answer may cite."""
+
+    passages: list[Passage]
+    standalone_question: str
+
+
+class DeltaData(msgspec.Struct, kw_only=True):
+    """`event: delta`: the next piece of the answer as generated (before the citation check)."""
+
+    text: str
+
+
+class DoneData(msgspec.Struct, kw_only=True):
+    """`event: done`: the stage timings in seconds; the stream ends."""
+
+    timings: dict[str, float]
+
+
+class StreamError(msgspec.Struct, kw_only=True):
+    """`event: error`: what failed, with the HTTP status it stands for; the stream ends."""
+
+    status: int
+    message: str
 
 
 # --- /v1/search ------------------------------------------------------------------------------
@@ -39,6 +69,11 @@ class IngestResponse(msgspec.Struct, kw_only=True):
     metadata_updated: list[str]
     chunks_embedded: int
 
+    @classmethod
+    def from_report(cls, report: IngestReport) -> IngestResponse:
+        return cls(added=report.added, updated=report.updated, unchanged=report.unchanged,
+                   metadata_updated=report.metadata_updated, chunks_embedded=report.chunks_embedded)
+
 
 class ArticleSummary(msgspec.Struct, kw_only=True):
     """An article without its text, as listed by `GET /v1/articles`."""
@@ -49,6 +84,12 @@ class ArticleSummary(msgspec.Struct, kw_only=True):
     published: str | None
     source: str | None
     chunks: int
+
+    @classmethod
+    def from_stored(cls, stored: StoredArticle) -> ArticleSummary:
+        a = stored.article
+        return cls(id=a.id, title=a.title, url=a.url, published=a.published, source=a.source,
+                   chunks=stored.n_chunks)
 
 
 class ArticleList(msgspec.Struct, kw_only=True):
@@ -71,6 +112,12 @@ class ArticleDetail(msgspec.Struct, kw_only=True):
     published: str | None
     source: str | None
     chunks: int
+
+    @classmethod
+    def from_stored(cls, stored: StoredArticle) -> ArticleDetail:
+        a = stored.article
+        return cls(id=a.id, title=a.title, text=a.text, url=a.url, published=a.published,
+                   source=a.source, chunks=stored.n_chunks)
 
 
 # --- /v1/chat/completions (OpenAI-compatible) ------------------------------------------------
@@ -189,9 +236,9 @@ class ChatCompletionChunk(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 # --- health ----------------------------------------------------------------------------------
 class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """`GET /healthz` and `GET /readyz`."""
+    """`GET /healthz` and `GET /readyz`; `reason` says why the service is unavailable."""
 
-    status: str
+    status: Literal["ok", "ready", "unavailable"]
     reason: str | None = None
     articles: int | None = None
     chunks: int | None = None

@@ -1,4 +1,5 @@
-"""API keys, cross-site request checks and rate limiting, as Litestar guards built from `Settings`.
+"""API keys, cross-site request checks and rate limiting: `AccessGuard`, the one Litestar guard,
+built from `Settings`, applies them as each route handler's `opt` asks (`access("read")` ...).
 
 - Writes (`POST`/`DELETE /v1/articles`) need `settings.api_key` when it is set, sent as
   `X-API-Key: <key>` or `Authorization: Bearer <key>`; reads (and `/metrics`) too with
@@ -23,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any, Literal
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
@@ -32,16 +33,24 @@ from litestar.exceptions import (
     PermissionDeniedException,
     TooManyRequestsException,
 )
-from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.handlers.base import BaseRouteHandler
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from qa.settings import Settings
 
-Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
+Access = Literal["public", "read", "write"]
+ACCESS = "access"  # handler opt: who may call it
+RATE_LIMITED = "rate_limited"  # router opt: requests count against the client's window
 WINDOW_SECONDS = 60.0
 MAX_CLIENTS = 10_000  # identities remembered before idle ones are forgotten
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def access(level: Access) -> dict[str, Any]:
+    """A handler's `opt` for `AccessGuard`: "read" needs the key with `require_key_for_reads`,
+    "write" needs the key (or open writes), "public" needs nothing."""
+    return {ACCESS: level}
 
 
 class UnsupportedMediaType(HTTPException):
@@ -97,16 +106,6 @@ class SlidingWindowLimiter:
             del self._hits[who]
 
 
-@dataclass(frozen=True)
-class Guards:
-    """The guards of the `/v1` routes."""
-
-    rate_limit: Guard
-    read: Guard
-    write: Guard
-    same_site: Guard
-
-
 def is_json(content_type: str) -> bool:
     """`application/json` or `application/<something>+json`, with any parameters."""
     media = content_type.split(";", 1)[0].strip().lower()
@@ -147,49 +146,63 @@ def startup_summary(settings: Settings) -> list[str]:
     return [write_policy(settings), reads, cors, proxies, limit, models]
 
 
-def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: None) -> Guards:
-    """Guards enforcing `settings`' API key and rate limit."""
-    limiter = SlidingWindowLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
-    expected = settings.api_key
+class AccessGuard:
+    """The app's one guard. It reads the route handler's `opt`: `access` is "public" (the
+    default), "read" or "write" (see `access`), and `rate_limited` (set on the `/v1` router) counts
+    the request against the client's window. Every unsafe request is checked as same-site first."""
 
-    def rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        if limiter is None:
+    def __init__(self, settings: Settings, *, on_limited: Callable[[], None] = lambda: None) -> None:
+        self.settings = settings
+        self.limiter = SlidingWindowLimiter(settings.rate_limit_per_minute) \
+            if settings.rate_limit_per_minute > 0 else None
+        self.on_limited = on_limited
+        self.writes_open = settings.open_writes or settings.listens_on_loopback
+
+    def __call__(self, connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        self.same_site(connection)
+        if handler.opt.get(RATE_LIMITED):
+            self.rate_limit(connection)
+        level = handler.opt.get(ACCESS, "public")
+        if level == "read":
+            if self.settings.require_key_for_reads:
+                self.require_key(connection)
+        elif level == "write":
+            if self.settings.api_key:
+                self.require_key(connection)
+            elif not self.writes_open:
+                raise PermissionDeniedException(detail=write_policy(self.settings))
+        elif level != "public":  # pragma: no cover - a typo in a handler's opt
+            raise ValueError(f"unknown access level {level!r} on {handler}")
+
+    def rate_limit(self, connection: ASGIConnection) -> None:
+        """429 with `Retry-After` when the client is over its window."""
+        if self.limiter is None:
             return
         identity = connection.client.host if connection.client else "unknown"
         key = presented_key(connection)
-        if key_is_valid(key, expected):
+        if key is not None and key_is_valid(key, self.settings.api_key):
             identity += "#" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        wait = limiter.hit(identity)
+        wait = self.limiter.hit(identity)
         if wait is not None:
-            on_limited()
+            self.on_limited()
             seconds = max(1, math.ceil(wait))
             raise TooManyRequestsException(
-                detail=f"rate limit of {limiter.limit} requests per minute exceeded; retry in {seconds} s",
+                detail=f"rate limit of {self.limiter.limit} requests per minute exceeded; retry in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
 
-    def require_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        if not expected:
+    def require_key(self, connection: ASGIConnection) -> None:
+        """401 unless the configured API key was sent (nothing to check without one)."""
+        if not self.settings.api_key:
             return
-        if not key_is_valid(presented_key(connection), expected):
+        if not key_is_valid(presented_key(connection), self.settings.api_key):
             raise NotAuthorizedException(
                 detail="this endpoint needs the API key: send X-API-Key: <key> or Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": 'Bearer realm="qa"'},
             )
 
-    def read(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-        if settings.require_key_for_reads:
-            require_key(connection, handler)
-
-    writes_open = settings.open_writes or settings.listens_on_loopback
-
-    def write(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-        if expected:
-            require_key(connection, handler)
-        elif not writes_open:
-            raise PermissionDeniedException(detail=write_policy(settings))
-
-    def same_site(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    def same_site(self, connection: ASGIConnection) -> None:
+        """403 for an unsafe request from a foreign origin, 415 for a body that is not JSON."""
         method = connection.scope.get("method", "GET")
         if method not in UNSAFE_METHODS:
             return
@@ -197,7 +210,7 @@ def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: 
         # A reverse proxy may rewrite Host and say the public one in X-Forwarded-Host. A page can't
         # forge that header on a cross-site request without a CORS preflight, which it would fail.
         hosts = [h for h in (connection.headers.get("host"), connection.headers.get("x-forwarded-host")) if h]
-        if origin is not None and not origin_allowed(origin, hosts, settings.cors_origins):
+        if origin is not None and not origin_allowed(origin, hosts, self.settings.cors_origins):
             raise PermissionDeniedException(
                 detail=f"cross-origin {method} from {origin!r} refused: only this service's own pages and "
                 "the origins in QA_CORS_ORIGINS may send writes"
@@ -210,8 +223,6 @@ def make_guards(settings: Settings, *, on_limited: Callable[[], None] = lambda: 
                     f"(got {content_type or 'no Content-Type'!r})"
                 )
 
-    return Guards(rate_limit=rate_limit, read=read, write=write, same_site=same_site)
-
 
 def server_options(settings: Settings) -> dict[str, object]:
     """uvicorn's proxy options: `X-Forwarded-For`/`-Proto` are believed only from
@@ -219,26 +230,3 @@ def server_options(settings: Settings) -> dict[str, object]:
     if not settings.trusted_proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": ""}
     return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
-
-
-GUARDS_KEY = "guards"
-
-
-def rate_limited(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: the app's rate limit (on every `/v1` route)."""
-    connection.app.state[GUARDS_KEY].rate_limit(connection, handler)
-
-
-def same_site(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: unsafe requests only from allowed origins and with JSON bodies (on every route)."""
-    connection.app.state[GUARDS_KEY].same_site(connection, handler)
-
-
-def reads(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: the API key, when `require_key_for_reads` is set."""
-    connection.app.state[GUARDS_KEY].read(connection, handler)
-
-
-def writes(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: the API key, when one is configured."""
-    connection.app.state[GUARDS_KEY].write(connection, handler)

@@ -1,6 +1,8 @@
 """Server-sent events: the wire format, and running a blocking generator off the event loop.
 
-The answer stream (`POST /v1/ask/stream`, or `/v1/ask` with `"stream": true`) is, exactly:
+The answer stream (`POST /v1/ask/stream`, or `/v1/ask` with `"stream": true`) is, exactly (the
+`data` shapes are the Structs of `qa.api.schemas`: PassagesData, DeltaData, Answer, DoneData,
+StreamError):
 
     event: passages\\ndata: {"passages": [...], "standalone_question": "..."}\\n\\n
     event: delta\\ndata: {"text": "..."}\\n\\n                 (zero or more)
@@ -24,6 +26,7 @@ from litestar.response import Stream
 
 from qa.answer_types import AnswerEvent, DeltaEvent, FinalEvent, PassagesEvent
 from qa.api import request_ids
+from qa.api.schemas import DeltaData, DoneData, PassagesData, StreamError
 from qa.backends import BackendError, UnknownBackendError
 
 MEDIA_TYPE = "text/event-stream"
@@ -123,12 +126,13 @@ async def answer_stream(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[byt
     try:
         async for item in events:
             if isinstance(item, PassagesEvent):
-                yield event("passages", {"passages": item.passages, "standalone_question": item.standalone_question})
+                yield event("passages", PassagesData(passages=item.passages,
+                                                     standalone_question=item.standalone_question))
             elif isinstance(item, DeltaEvent):
-                yield event("delta", {"text": item.text})
+                yield event("delta", DeltaData(text=item.text))
             elif isinstance(item, FinalEvent):
                 yield event("citations", item.answer)
-                yield event("done", {"timings": item.answer.timings})
+                yield event("done", DoneData(timings=item.answer.timings))
     except Exception as error:  # noqa: BLE001 - every failure is reported in-band
         status, message = error_status(error)
-        yield event("error", {"status": status, "message": message})
+        yield event("error", StreamError(status=status, message=message))

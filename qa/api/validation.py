@@ -69,17 +69,26 @@ def filters(value: Filters | None) -> Filters | None:
     return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of)
 
 
+class ModelNotEnabled(ClientException):
+    """400: `model` names no backend the operator enabled (`QA_MODEL`, `QA_ALLOWED_MODELS`). The
+    OpenAI-compatible face answers it as a 404 in OpenAI's shape instead."""
+
+    def __init__(self, name: str, enabled: tuple[str, ...]) -> None:
+        known = "not enabled on this service" if name in available_backends() else "unknown"
+        super().__init__(f'model {name!r} is {known}: choose one of {", ".join(enabled)} '
+                         "(the operator enables backends with QA_ALLOWED_MODELS)")
+        self.model = name
+        self.enabled = enabled
+
+
 def model(name: str | None, settings: Settings) -> str | None:
-    """A backend the operator enabled (`QA_ALLOWED_MODELS`); 400 naming the enabled ones otherwise."""
+    """The one check of a requested backend: None (the default) or one the operator enabled;
+    `ModelNotEnabled` otherwise."""
     if name is None:
         return None
     enabled = settings.enabled_models()
     if name not in enabled:
-        known = "not enabled on this service" if name in available_backends() else "unknown"
-        raise ClientException(
-            f'model {name!r} is {known}: choose one of {", ".join(enabled)} '
-            "(the operator enables backends with QA_ALLOWED_MODELS)"
-        )
+        raise ModelNotEnabled(name, enabled)
     return name
 
 
