@@ -1,6 +1,6 @@
 """Retrieval parity of the int8 ONNX encoder against torch fp32, in one run.
 
-    python bench/parity.py [--questions N] [--distractors D]
+    python bench/parity.py [--questions N] [--distractors D] [--sets squad,realtimeqa]
 
 Dense retrieval only (the encoders are what differ): each text is embedded by both encoders and
 questions are ranked against the corpus by cosine. Two sets from ../shared/eval:
@@ -86,13 +86,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--distractors", type=int, default=500)
+    parser.add_argument("--sets", default="squad,realtimeqa")
     args = parser.parse_args()
     encoders = {"onnx int8": get_embedder(Settings(encoder="onnx")), "torch fp32": get_embedder(Settings(encoder="torch"))}
     table = Table(title="Dense retrieval, ONNX int8 vs torch fp32 (all-MiniLM-L6-v2)")
     for column in ("set", "questions", "passages", "encoder", "recall@5", "MRR@10", "docs/s",
                    "top-1 agreement", "top-5 overlap"):
         table.add_column(column, justify="right")
-    for name, build in (("SQuAD dev", squad), ("RealTime QA dev", realtimeqa)):
+    sets = {"squad": ("SQuAD dev", squad), "realtimeqa": ("RealTime QA dev", realtimeqa)}
+    for name, build in (sets[key] for key in args.sets.split(",")):
         questions, golds, corpus = build(args.questions, args.distractors, random.Random(14))
         ids = list(corpus)
         results = {enc: rankings(e, questions, corpus) for enc, e in encoders.items()}

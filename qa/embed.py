@@ -110,6 +110,9 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(0, threads)  # 0: one per core
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the cores are shared with request handling and
+        # other processes (the same reason qa/__init__.py sets OMP_WAIT_POLICY=PASSIVE).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = onnxruntime.InferenceSession(
             files.joinpath("model.onnx").read_bytes(), options, providers=["CPUExecutionProvider"]
