@@ -24,6 +24,12 @@ class FifoGate:
         self._waiting: collections.deque[threading.Event] = collections.deque()
         self._local = threading.local()
 
+    @property
+    def waiting(self) -> int:
+        """Threads queued for a slot."""
+        with self._lock:
+            return len(self._waiting)
+
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         depth = getattr(self._local, "depth", 0)

@@ -32,7 +32,13 @@ def test_waiters_enter_in_arrival_order_and_never_more_than_the_slots() -> None:
         thread = threading.Thread(target=work, args=(i,))
         thread.start()
         threads.append(thread)
-        time.sleep(0.02)  # arrive in a known order
+        deadline = time.monotonic() + 10
+        while True:  # arrive in a known order: thread i is inside or queued before i + 1 starts
+            with lock:
+                arrived = len(order) + gate.waiting
+            if arrived == i + 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
     hold.set()
     for thread in threads:
         thread.join(10)
