@@ -66,7 +66,14 @@ class Settings:
     # Calibrated by bench/calibrate.py (README, "Calibration"):
     support_threshold: float = 0.68  # a cited sentence needs this support score
     refusal_threshold: float = 0.42  # least relevance of an answer sentence to the question
-    min_passage_score: float = 0.21  # refuse without generating when no passage is this similar
+    min_passage_score: float = 0.21  # LLM backends: refuse without generating when no passage is this similar
+    # The trained answer model (qa/answer_model.py); thresholds calibrated by
+    # bench/calibrate_answer.py on SQuAD's train half and RealTime QA dev (README, "Calibration"):
+    answer_model_dir: str = ""  # empty = the bundled qa/models/answer-minilm-int8
+    answer_model_threads: int = 0  # onnxruntime intra-op threads, 0 = its default
+    answer_passages: int = 5  # the extractive backend scores the sentences of this many top passages
+    answer_threshold: float = 0.5  # least probability that the best sentence answers, else refuse
+    answer_second_threshold: float = 0.8  # a second answer sentence needs this probability
 
     # HTTP service
     host: str = "127.0.0.1"

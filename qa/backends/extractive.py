@@ -1,19 +1,19 @@
-"""The extractive backend: no LLM. It answers with the retrieved sentences that best answer the
-question, each cited, or refuses when none is relevant enough."""
+"""The extractive backend: no LLM. It answers with the retrieved sentences the trained answer
+model (`qa.answer_model`) finds most likely to answer the question, each cited, or refuses when
+no sentence is likely enough."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from qa.answer_model import AnswerModel, get_answer_model
 from qa.backends.base import GenerationRequest
-from qa.chunk import CLOSERS, split_sentences
-from qa.embed import get_embedder
+from qa.chunk import CLOSERS
 from qa.settings import Settings
-from qa.support import relevance_scores
 
 REFUSAL = "I don't know based on the provided articles."
 MAX_SENTENCES = 2
-SECOND_SENTENCE_RATIO = 0.9  # a second sentence must score at least this share of the best
+MIN_SENTENCE_CHARS = 12
 
 
 class ExtractiveBackend:
@@ -22,34 +22,34 @@ class ExtractiveBackend:
     name = "extractive"
     uses_llm = False
 
-    def __init__(self, settings: Settings) -> None:
-        self.embedder = get_embedder(settings)
-        self.threshold = settings.refusal_threshold
+    def __init__(self, settings: Settings, model: AnswerModel | None = None) -> None:
+        self.model = model or get_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads)
+        self.threshold = settings.answer_threshold
+        self.second_threshold = settings.answer_second_threshold
+        self.max_passages = settings.answer_passages
 
     def rank_sentences(self, request: GenerationRequest) -> list[tuple[float, int, str]]:
-        """(relevance, passage number, sentence) for every passage sentence, best first."""
-        candidates, seen = [], set()
-        for passage in request.passages:
-            for start, end in split_sentences(passage.text):
-                text = passage.text[start:end]
-                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
-                # a question answers nothing, however close it is to the one asked
-                if end - start >= 20 and (passage.article_id, text) not in seen and not _is_question(text):
-                    seen.add((passage.article_id, text))
-                    candidates.append((passage.number, text, f"{passage.title}\n{passage.text}"))
-        if not candidates:
-            return []
-        scores = relevance_scores(self.embedder, request.question, [text for _, text, _ in candidates],
-                                  [context for _, _, context in candidates])
-        ranked = [(score, number, text) for (number, text, _), score in zip(candidates, scores)]
+        """(probability it answers, passage number, sentence) for the sentences of the first
+        `answer_passages` passages, best first."""
+        passages = request.passages[: self.max_passages]
+        scores = self.model.score(request.question, [p.text for p in passages])
+        ranked, seen = [], set()
+        for score in scores:
+            passage = passages[score.passage]
+            text = passage.text[score.span[0]:score.span[1]]
+            # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
+            # a question answers nothing, however close it is to the one asked
+            if len(text) < MIN_SENTENCE_CHARS or _is_question(text) or (passage.article_id, text) in seen:
+                continue
+            seen.add((passage.article_id, text))
+            ranked.append((score.probability, passage.number, text))
         return sorted(ranked, key=lambda item: -item[0])
 
     def complete(self, request: GenerationRequest) -> str:
         ranked = self.rank_sentences(request)
         if not ranked or ranked[0][0] < self.threshold:
             return REFUSAL
-        best = ranked[0][0]
-        chosen = [item for item in ranked[:MAX_SENTENCES] if item[0] >= max(self.threshold, SECOND_SENTENCE_RATIO * best)]
+        chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= self.second_threshold]
         return " ".join(f"{_unterminated(text)} [{number}]." for _, number, text in chosen)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
