@@ -28,8 +28,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qa.answer_model import get_answer_model  # noqa: E402
-from qa.backends.extractive import _is_question  # noqa: E402
+from qa.backends.base import GenerationRequest, Passage  # noqa: E402
+from qa.backends.extractive import ExtractiveBackend  # noqa: E402
+from qa.embed import get_embedder  # noqa: E402
 from qa.evaluate import contains_gold  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
@@ -45,23 +46,21 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def best_sentences(model, question: str, hits, n: int) -> list[tuple[float, str]]:
-    texts = [h.text for h in hits[:n]]
-    ranked = []
-    for score in model.score(question, texts):
-        sentence = texts[score.passage][score.span[0]:score.span[1]]
-        if len(sentence) >= 12 and not _is_question(sentence):
-            ranked.append((score.probability, sentence))
-    return sorted(ranked, key=lambda item: -item[0])
+def best_sentences(backend: ExtractiveBackend, question: str, hits) -> list[tuple[float, str]]:
+    """The extractive backend's own ranking of the passages' sentences."""
+    passages = [Passage(number=i, article_id=h.article_id, chunk_id=h.chunk_id, title=h.title, text=h.text,
+                        start=h.start, end=h.end) for i, h in enumerate(hits, start=1)]
+    ranked = backend.rank_sentences(GenerationRequest(messages=[], question=question, passages=passages))
+    return [(probability, sentence) for probability, _, sentence in ranked]
 
 
 def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, settings: Settings) -> list[dict]:
     """Per question: best probability and whether the top sentence(s) contain gold, with and without
     the gold article(s)."""
     settings = settings.replace(index_dir=index_dir)
-    model = get_answer_model()
+    backend = ExtractiveBackend(settings)
     rows = []
-    with Index.open(settings, writable=False) as index:
+    with Index.open(settings, embedder=get_embedder(settings), writable=False) as index:
         retriever = Retriever(index, settings)
         for q in questions:
             filters = Filters(as_of=q["date"][:10]) if as_of and q.get("date") else None
@@ -69,8 +68,8 @@ def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, setti
             gold_out = excluded(q)
             answerable = hits[: settings.search_k]
             unanswerable = [h for h in hits if h.article_id not in gold_out][: settings.search_k]
-            ranked = best_sentences(model, q["question"], answerable, settings.answer_passages)
-            ranked_u = best_sentences(model, q["question"], unanswerable, settings.answer_passages)
+            ranked = best_sentences(backend, q["question"], answerable)
+            ranked_u = best_sentences(backend, q["question"], unanswerable)
             rows.append({
                 "p": ranked[0][0] if ranked else 0.0,
                 "p2": ranked[1][0] if len(ranked) > 1 else 0.0,

@@ -6,6 +6,8 @@ import re
 import time
 from collections.abc import Iterator
 
+import msgspec
+
 from qa.answer_types import (
     Answer,
     AnswerEvent,
@@ -14,6 +16,7 @@ from qa.answer_types import (
     FinalEvent,
     PassagesEvent,
 )
+from qa.answer_model import get_answer_model
 from qa.backends import Backend, GenerationRequest, Passage, get_backend
 from qa.backends.extractive import REFUSAL
 from qa.citations import CheckedAnswer, check_answer
@@ -73,6 +76,8 @@ class Answerer:
         k = request.k or self.settings.search_k
         result = self.retriever.search(standalone, k, request.filters)
         passages = self.pack(result.hits)
+        if backend.uses_llm and self.settings.llm_passage_floor > 0 and passages:
+            passages = self.rerank(standalone, passages)
         timings["retrieve_ms"] = _ms_since(clock)
         yield PassagesEvent(passages=passages, standalone_question=standalone)
 
@@ -152,6 +157,18 @@ class Answerer:
             if rewritten and rewritten[0].strip():
                 return rewritten[0].strip().strip('"')
         return resolve_follow_up(request.question, previous[-1])
+
+    def rerank(self, question: str, passages: list[Passage]) -> list[Passage]:
+        """Fewer, better passages for an LLM: ordered by the answer model's probability that one of
+        their sentences answers the question, those below `llm_passage_floor` left out (the best
+        one is always kept), renumbered [1]..[n]."""
+        model = get_answer_model(str(self.settings.answer_model_dir or ""), self.settings.answer_model_threads)
+        best = [0.0] * len(passages)
+        for score in model.score(question, [p.text for p in passages]):
+            best[score.passage] = max(best[score.passage], score.probability)
+        order = sorted(range(len(passages)), key=lambda i: -best[i])
+        kept = [i for i in order if best[i] >= self.settings.llm_passage_floor] or order[:1]
+        return [msgspec.structs.replace(passages[i], number=n) for n, i in enumerate(kept, start=1)]
 
     def pack(self, hits: list[SearchHit]) -> list[Passage]:
         """Number the hits [1]..[n], keeping as many as fit the prompt's token budget."""

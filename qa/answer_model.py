@@ -120,19 +120,23 @@ class AnswerModel:
 
     def score(self, question: str, passages: Sequence[str]) -> list[SentenceScore]:
         """Every sentence of every passage with its probability of answering `question`,
-        in passage order. One ONNX call for all passages."""
+        in passage order."""
         if not passages:
             return []
         with self.lock:
             encoded = encode(self.tokenizer, question, passages)
-        (logits,) = self.session.run(
-            ["logits"],
-            {
-                "input_ids": encoded.input_ids,
-                "attention_mask": encoded.attention_mask,
-                "token_type_ids": encoded.token_type_ids,
-            },
-        )
+        logits = np.zeros((*encoded.input_ids.shape, 3), dtype=np.float32)
+        # One pair per call, unpadded: dynamic int8 quantization scales each call's activations by
+        # its own range, so in a padded batch one passage's score would depend on the others.
+        for i, length in enumerate(encoded.attention_mask.sum(axis=1)):
+            (logits[i : i + 1, :length],) = self.session.run(
+                ["logits"],
+                {
+                    "input_ids": encoded.input_ids[i : i + 1, :length],
+                    "attention_mask": encoded.attention_mask[i : i + 1, :length],
+                    "token_type_ids": encoded.token_type_ids[i : i + 1, :length],
+                },
+            )
         per_sentence = sentence_logits(logits[:, :, 0], encoded)
         scores = []
         for i, (spans, ranges, logit_row) in enumerate(zip(encoded.sentences, encoded.sentence_tokens, per_sentence)):

