@@ -1,4 +1,4 @@
-"""Calibrate the answer model's thresholds (answer_threshold, answer_second_threshold) on dev data.
+"""Calibrate the extractive backend's answer_threshold (and see what the answer model adds) on dev data.
 
     python bench/calibrate_answer.py --rtqa-index DIR --squad-index DIR [--limit 600]
 
