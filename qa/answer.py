@@ -7,6 +7,8 @@ import re
 import time
 from collections.abc import Iterator
 
+import msgspec
+
 from qa.answer_types import (
     Answer,
     AnswerEvent,
@@ -15,11 +17,13 @@ from qa.answer_types import (
     FinalEvent,
     PassagesEvent,
 )
+from qa.answer_model import get_answer_model
 from qa.backends import Backend, GenerationRequest, Passage, get_backend
 from qa.backends.extractive import REFUSAL
 from qa.citations import CheckedAnswer, check_answer
 from qa.cpu_gate import cpu_gate
 from qa.embed import get_embedder
+from qa.followup import standalone as resolve_follow_up
 from qa.index import Index
 from qa.prompts import delimit, load_prompt
 from qa.retrieve import Retriever
@@ -33,10 +37,6 @@ PASSAGE_OVERHEAD_TOKENS = 24  # the <passage ...> wrapper around each passage in
 _REFUSAL_PATTERNS = re.compile(
     r"don['’]t know based on|do not know based on|passages do not (contain|mention|say)|"
     r"no information (about|on)|not (mentioned|covered) in the (passages|articles)",
-    re.IGNORECASE,
-)
-_FOLLOW_UP = re.compile(
-    r"^(and|but|also|what about|how about|then|so)\b|\b(it|its|they|them|their|he|she|his|her|this|that|those|these|there)\b",
     re.IGNORECASE,
 )
 
@@ -54,6 +54,8 @@ class Answerer:
         self.answer_prompt = load_prompt(settings.prompts_dir, "answer")
         self.rewrite_prompt = load_prompt(settings.prompts_dir, "rewrite")
         self.gate = cpu_gate(settings.cpu_workers)
+        if settings.model == "extractive":
+            get_backend(settings.model, settings)  # loads the answer model now, not on the first question
 
     def ask(self, request: AskRequest) -> Answer:
         """The checked, cited answer to `request`."""
@@ -77,10 +79,15 @@ class Answerer:
         k = request.k or self.settings.search_k
         result = self.retriever.search(standalone, k, request.filters)
         passages = self.pack(result.hits)
+        if backend.uses_llm and self.settings.llm_passage_floor > 0 and passages:
+            passages = self.rerank(standalone, passages)
         timings["retrieve_ms"] = _ms_since(clock)
         yield PassagesEvent(passages=passages, standalone_question=standalone)
 
-        refused_early = not passages or max(p.dense_score or 0.0 for p in passages) < self.settings.min_passage_score
+        # the extractive backend's answer model judges every question itself; the cosine
+        # pre-filter refused answerable ones ("Who is Wellington Koo?")
+        refused_early = not passages or (
+            backend.uses_llm and max(p.dense_score or 0.0 for p in passages) < self.settings.min_passage_score)
         clock = time.perf_counter()
         pieces: list[str] = []
         if not refused_early:
@@ -88,8 +95,7 @@ class Answerer:
                 messages=self.answer_prompt.render(
                     passages=[_prompt_passage(p) for p in passages], question=standalone, refusal=REFUSAL
                 ),
-                # the extractive backend ranks sentences against the words the user asked
-                question=standalone if backend.uses_llm else request.question,
+                question=standalone,
                 passages=passages,
                 max_tokens=self.settings.answer_max_tokens,
                 temperature=self.settings.temperature,
@@ -144,7 +150,8 @@ class Answerer:
         return max(relevance, default=0.0) >= self.settings.refusal_threshold
 
     def standalone_question(self, request: AskRequest, backend: Backend) -> str:
-        """A follow-up question rewritten to stand alone (by the LLM when there is one)."""
+        """A follow-up question rewritten to stand alone: by the LLM when there is one, else by
+        `qa.followup` ("and Taiwan's?" after a question about China's budget asks about Taiwan's)."""
         previous = [m.content for m in request.history if m.role == "user"]
         if not previous:
             return request.question
@@ -160,9 +167,19 @@ class Answerer:
             ).strip().splitlines()
             if rewritten and rewritten[0].strip():
                 return rewritten[0].strip().strip('"')
-        if _FOLLOW_UP.search(request.question) or len(request.question.split()) <= 6:
-            return f"{request.question.strip()} (context: {previous[-1].strip()})"
-        return request.question
+        return resolve_follow_up(request.question, previous[-1])
+
+    def rerank(self, question: str, passages: list[Passage]) -> list[Passage]:
+        """Fewer, better passages for an LLM: ordered by the answer model's probability that one of
+        their sentences answers the question, those below `llm_passage_floor` left out (the best
+        one is always kept), renumbered [1]..[n]."""
+        model = get_answer_model(str(self.settings.answer_model_dir or ""), self.settings.answer_model_threads)
+        best = [0.0] * len(passages)
+        for score in model.score(question, [p.text for p in passages]):
+            best[score.passage] = max(best[score.passage], score.probability)
+        order = sorted(range(len(passages)), key=lambda i: -best[i])
+        kept = [i for i in order if best[i] >= self.settings.llm_passage_floor] or order[:1]
+        return [msgspec.structs.replace(passages[i], number=n) for n, i in enumerate(kept, start=1)]
 
     def pack(self, hits: list[SearchHit]) -> list[Passage]:
         """Number the hits [1]..[n], keeping as many as fit the prompt's token budget."""

@@ -305,13 +305,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--records", "records_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write one JSON line per question (answer, retrieved ids, scores) to this file.")
+@click.option("--leave-out-gold", is_flag=True,
+              help="Also ask every answerable question with its gold article(s) left out of the "
+                   "results: it should then be refused (refusal on unanswerable questions).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @index_option
 @click.pass_context
 @handles_user_errors
 def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limits: tuple[int, ...],
                  keep_index: Path | None, k: int, limit: int | None, model: str | None, split: str | None,
-                 question_dates: bool, as_json: bool, records_path: Path | None, progress: bool, index_dir: Path | None) -> None:
+                 question_dates: bool, as_json: bool, records_path: Path | None, leave_out_gold: bool, progress: bool,
+                 index_dir: Path | None) -> None:
     """Evaluate retrieval, answers, citations, refusals and latency on a question set.
 
     Questions are JSONL lines {"id", "question", "answers", "gold_ids", "split", ...}; a question
@@ -374,14 +378,11 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
         n_articles, n_chunks = index.docstore.count()
         try:
             result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress,
-                              question_dates=question_dates)
+                              question_dates=question_dates, split=split, leave_out_gold=leave_out_gold,
+                              records_path=records_path)
         except (BackendError, UnknownBackendError) as error:
             raise UserError(str(error)) from error
 
-    if records_path is not None:
-        with open(records_path, "w", encoding="utf-8") as handle:
-            for record in result.to_dict()["records"]:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     if as_json:
         data = result.to_dict(records=False)
         data["index"] = {"articles": n_articles, "chunks": n_chunks}
@@ -390,7 +391,9 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
     print_eval_report(result, f"{questions_path.name}: {result.n_questions} questions "
                               f"({result.n_answerable} answerable, {result.n_unanswerable} unanswerable"
                               + (f", {result.n_skipped} without gold_ids skipped" if result.n_skipped else "")
-                              + f"), model {result.model}, k={result.k}, "
+                              + f"), model {result.model}, k={result.k}, split {split or 'all but heldout'}, "
+                              f"as of {'each question date' if question_dates else 'today'}"
+                              + (f", first {limit}" if limit else "") + ", "
                               f"index {n_articles} articles / {n_chunks} chunks")
 
 
@@ -419,12 +422,15 @@ def print_eval_report(result: Any, title: str) -> None:
         ("", "MRR@10", result.mrr, ""),
         ("", "nDCG@10", result.ndcg_at_10, ""),
         ("answers", "contains gold", result.contains_gold, f"{result.n_answers} questions"),
+        ("", "contains gold, gold text has it", result.contains_gold_gold_has_answer,
+         f"{result.n_gold_has_answer} questions"),
         ("", "token F1", result.token_f1, ""),
         ("citations", "citation recall", result.citation_recall,
          f"{result.n_cited_answers} answers, {result.n_sentences} sentences"),
         ("", "citation precision", result.citation_precision, f"{result.n_citations} citations"),
         ("refusals", "unanswerable refused", result.unanswerable_refused, f"{result.n_unanswerable} questions"),
         ("", "answerable refused", result.answerable_refused, f"{result.n_answerable} questions"),
+        ("", "gold left out: refused", result.left_out_refused, f"{result.n_left_out} questions"),
     ]
     for group, metric, value, over in rows:
         table.add_row(group, metric, fmt(value), over, end_section=group == "" and metric in {

@@ -28,7 +28,13 @@ Metrics (pure functions below, averaged over the questions they apply to):
     supports the sentence, or without it the rest no longer does; a citation of an unsupported
     sentence is not relevant). Both are computed per answer and averaged over the answers, as
     ALCE does. Refused answers are excluded.
-  - refusals: share of unanswerable questions refused, share of answerable questions refused.
+  - answers where the answer is there to quote: "contains gold" again over the questions whose
+    gold passage (article) text contains a gold answer, with their count. RealTime QA's answers are
+    quiz choices that only ~60% of its evidence passages state, which caps the plain figure.
+  - refusals: share of unanswerable questions refused, share of answerable questions refused, and
+    with `leave_out_gold`, the share of answerable questions refused when asked again with their
+    gold article(s) left out of the results (unanswerable by construction, except where another
+    article holds the answer too).
   - latency: p50 and p95 of every stage in `Answer.timings` (total_ms included).
 
 Support ("does this evidence support this claim") is the scorer the answers are checked with
@@ -51,7 +57,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -432,6 +438,11 @@ class QuestionRecord:
     citation_recall: float | None = None  # of this answer (None when refused)
     citation_precision: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    as_of: str | None = None  # the date the question was asked as of (None: today)
+    gold_has_answer: bool | None = None  # a gold article's text contains a gold answer
+    refused_without_gold: bool | None = None  # asked again with the gold left out (leave_out_gold)
+    answer_without_gold: str | None = None
+    passages: list[dict[str, Any]] = field(default_factory=list)  # what the answer was drawn from
 
 
 @dataclass
@@ -459,8 +470,15 @@ class EvalReport:
     citation_precision: float | None = None
     unanswerable_refused: float | None = None
     answerable_refused: float | None = None
+    n_gold_has_answer: int = 0  # answerable questions whose gold text contains a gold answer
+    contains_gold_gold_has_answer: float | None = None  # contains gold over those
+    n_left_out: int = 0  # answerable questions asked again without their gold article(s)
+    left_out_refused: float | None = None
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    split: str | None = None  # what the run asked: the split, as-of mode and limit
+    question_dates: bool = False
+    limit: int | None = None
     records: list[QuestionRecord] = field(default_factory=list)
 
     def metrics(self) -> dict[str, dict[str, Any]]:
@@ -469,12 +487,15 @@ class EvalReport:
             "retrieval": {f"recall@{self.k}": self.recall_at_k, f"answer_recall@{self.k}": self.answer_recall_at_k,
                           "mrr@10": self.mrr,
                           "ndcg@10": self.ndcg_at_10, "n": self.n_retrieval},
-            "answers": {"contains_gold": self.contains_gold, "token_f1": self.token_f1, "n": self.n_answers},
+            "answers": {"contains_gold": self.contains_gold, "token_f1": self.token_f1, "n": self.n_answers,
+                        "contains_gold_where_gold_has_answer": self.contains_gold_gold_has_answer,
+                        "n_gold_has_answer": self.n_gold_has_answer},
             "citations": {"recall": self.citation_recall, "precision": self.citation_precision,
                           "n_answers": self.n_cited_answers, "n_sentences": self.n_sentences,
                           "n_citations": self.n_citations},
             "refusals": {"unanswerable_refused": self.unanswerable_refused, "n_unanswerable": self.n_unanswerable,
-                         "answerable_refused": self.answerable_refused, "n_answerable": self.n_answerable},
+                         "answerable_refused": self.answerable_refused, "n_answerable": self.n_answerable,
+                         "gold_left_out_refused": self.left_out_refused, "n_gold_left_out": self.n_left_out},
         }
 
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:
@@ -482,6 +503,8 @@ class EvalReport:
         data: dict[str, Any] = {
             "model": self.model,
             "k": self.k,
+            "run": {"split": self.split, "as_of": "question dates" if self.question_dates else "today",
+                    "limit": self.limit},
             "counts": {"questions": self.n_questions, "answerable": self.n_answerable,
                        "unanswerable": self.n_unanswerable, "skipped_no_gold": self.n_skipped},
             **self.metrics(),
@@ -508,6 +531,9 @@ def run_eval(
     progress: bool = True,
     answerer: "Answerer | None" = None,
     question_dates: bool = False,
+    split: str | None = None,
+    leave_out_gold: bool = False,
+    records_path: str | Path | None = None,
 ) -> EvalReport:
     """Ask every question through `Answerer(index, settings)` (or `answerer`) and score the answers.
 
@@ -516,7 +542,11 @@ def run_eval(
 
     `k` passages per question (recall@k); `model` the answer backend (default: settings.model).
     Skipped questions (answers without gold_ids) are counted but not asked; `limit` caps the
-    number of questions asked (the first ones, in file order)."""
+    number of questions asked (the first ones, in file order); `split` is only reported.
+
+    With `leave_out_gold`, every answerable question with `gold_ids` is asked a second time with
+    its gold article(s) left out of the retrieved passages: it should then be refused.
+    `records_path`: one JSON line per question, written (and flushed) as each is answered."""
     from qa.answer import Answerer
     from qa.support import LexicalSemanticScorer
 
@@ -531,7 +561,12 @@ def run_eval(
     selected = [q for q in items if q.kind != SKIPPED]
     if limit is not None:
         selected = selected[:limit]
-    report = EvalReport(k=k, model=model or settings.model, n_skipped=sum(q.kind == SKIPPED for q in items))
+    report = EvalReport(k=k, model=model or settings.model, n_skipped=sum(q.kind == SKIPPED for q in items),
+                        split=split, question_dates=question_dates, limit=limit)
+    records_file = open(records_path, "w", encoding="utf-8") if records_path is not None else None  # noqa: SIM115
+    gold_index = index if index is not None else getattr(answerer, "index", None)
+    contained_where_present: list[float] = []
+    refused_left_out: list[float] = []
     started = time.perf_counter()
     depth = max(k, NDCG_K)
     retrieval: dict[str, list[float]] = {"recall": [], "answer_recall": [], "rr": [], "ndcg": []}
@@ -549,7 +584,9 @@ def run_eval(
             id=question.id, question=question.question, kind=question.kind, answers=question.answers,
             gold_ids=question.gold_ids, retrieved_ids=[], answer=answer.answer, refused=answer.refused,
             cited_articles=list(dict.fromkeys(c.article_id for c in answer.citations)),
-            timings=dict(answer.timings),
+            timings=dict(answer.timings), as_of=filters.as_of if filters else None,
+            passages=[{"number": p.number, "article_id": p.article_id, "chunk_id": p.chunk_id, "text": p.text}
+                      for p in answer.passages],
         )
         if question.kind == UNANSWERABLE:
             refused_unanswerable.append(float(answer.refused))
@@ -573,6 +610,21 @@ def run_eval(
                 record.token_f1 = round(token_f1(text, question.answers), 4)
                 contained.append(float(record.contains_gold))
                 f1s.append(record.token_f1)
+                if question.gold_ids and gold_index is not None:
+                    record.gold_has_answer = any(contains_gold(text, question.answers)
+                                                 for text in _article_texts(gold_index, question.gold_ids))
+                    if record.gold_has_answer:
+                        contained_where_present.append(float(record.contains_gold))
+            if leave_out_gold and question.gold_ids:
+                kept = answerer.retriever
+                answerer.retriever = _WithoutArticles(kept, set(question.gold_ids))
+                try:
+                    without = answerer.ask(AskRequest(question=question.question, k=k, model=model, filters=filters))
+                finally:
+                    answerer.retriever = kept
+                record.refused_without_gold = without.refused
+                record.answer_without_gold = without.answer
+                refused_left_out.append(float(without.refused))
         if not answer.refused:
             judgements = citation_judgements(answer, check)
             record.citation_recall = round(citation_recall(judgements), 4)
@@ -585,6 +637,11 @@ def run_eval(
             record.relevant_citations = sum(sum(j.relevant) for j in judgements)
             report.n_cited_answers += 1
         report.records.append(record)
+        if records_file is not None:
+            records_file.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+            records_file.flush()
+    if records_file is not None:
+        records_file.close()
 
     report.n_questions = len(selected)
     report.n_answerable = len(refused_answerable)
@@ -603,6 +660,38 @@ def run_eval(
     report.citation_precision = _mean(precisions)
     report.unanswerable_refused = _mean(refused_unanswerable)
     report.answerable_refused = _mean(refused_answerable)
+    report.n_gold_has_answer = len(contained_where_present)
+    report.contains_gold_gold_has_answer = _mean(contained_where_present)
+    report.n_left_out = len(refused_left_out)
+    report.left_out_refused = _mean(refused_left_out)
     report.latency_ms = latency_summary([r.timings for r in report.records])
     report.seconds = time.perf_counter() - started
     return report
+
+
+LEAVE_OUT_MARGIN = 20  # extra passages searched so that k remain once the gold ones are dropped
+
+
+class _WithoutArticles:
+    """A retriever that never returns the given articles: the gold left out of the index."""
+
+    def __init__(self, retriever: Any, excluded: set[str]) -> None:
+        self.retriever = retriever
+        self.excluded = excluded
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> Any:
+        result = self.retriever.search(query, k + LEAVE_OUT_MARGIN, filters)
+        hits = [h for h in result.hits if h.article_id not in self.excluded][:k]
+        if is_dataclass(result):
+            return replace(result, hits=hits)
+        result.hits = hits
+        return result
+
+
+def _article_texts(index: Any, article_ids: Sequence[str]) -> list[str]:
+    texts = []
+    for article_id in article_ids:
+        stored = index.docstore.get_article(article_id)
+        if stored is not None:
+            texts.append(stored.article.text)
+    return texts

@@ -79,7 +79,21 @@ class Settings:
     # Calibrated by bench/calibrate.py (README, "Calibration"):
     support_threshold: float = 0.68  # a cited sentence needs this support score
     refusal_threshold: float = 0.42  # least relevance of an answer sentence to the question
-    min_passage_score: float = 0.21  # refuse without generating when no passage is this similar
+    min_passage_score: float = 0.21  # LLM backends: refuse without generating when no passage is this similar
+    # The trained answer model (qa/answer_model.py); thresholds calibrated by
+    # bench/calibrate_answer.py on SQuAD's train half and RealTime QA dev (README, "Calibration"):
+    answer_model_dir: str = ""  # empty = the bundled qa/models/answer-minilm-int8
+    answer_model_threads: int = 0  # onnxruntime intra-op threads, 0 = its default
+    answer_passages: int = 5  # the extractive backend scores the sentences of this many top passages
+    # Share of the answer model in a sentence's score, the rest is relevance. 0 (off) by default:
+    # on SQuAD's train half (unseen questions) the model picked worse sentences than relevance
+    # alone (0.52 vs 0.69) and a blend did not beat it (README, "Calibration").
+    answer_model_weight: float = 0.0
+    answer_threshold: float = 0.42  # least score of the best sentence, else the extractive backend refuses
+    answer_second_ratio: float = 0.9  # a second answer sentence must score this share of the best
+    # LLM backends can read the passages the answer model ranks first, leaving out those whose
+    # best sentence is less likely than this to answer (the best passage is always kept). 0 = off.
+    llm_passage_floor: float = 0.0
 
     # HTTP service
     host: str = "127.0.0.1"

@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from qa.answer import REFUSAL_MESSAGE, Answerer
+from qa.answer_model import get_answer_model
 from qa.answer_types import AskRequest, DeltaEvent, FinalEvent, PassagesEvent
 from qa.backends import BackendError, Message, UnknownBackendError
 from qa.index import Index
@@ -82,6 +83,41 @@ def test_follow_up_is_rewritten_with_the_conversation(answerer: Answerer) -> Non
     assert "$19 billion" in answer.answer
 
 
+def test_an_elliptical_follow_up_is_answered_as_the_question_it_stands_for(answerer: Answerer) -> None:
+    history = [Message(role="user", content="How much will China increase its defense spending this year?"),
+               Message(role="assistant", content="China will increase its defense spending by 7.2 percent [1].")]
+    answer = answerer.ask(AskRequest(question="and Taiwan's?", history=history))
+    assert answer.standalone_question == "How much will Taiwan increase its defense spending this year?"
+    assert "(context:" not in answer.standalone_question
+
+
+@pytest.mark.parametrize(("question", "fact"), [
+    ("Which newspaper reported the arms purchase?", "Financial Times"),
+    ("Who was Taiwan's president when Trump won in 2016?", "Tsai Ing-wen"),
+])
+def test_paraphrased_questions_get_the_sentence_that_answers(answerer: Answerer, question: str, fact: str) -> None:
+    answer = answerer.ask(AskRequest(question=question))
+    assert not answer.refused and fact in answer.answer
+
+
+@respx.mock
+def test_an_llm_can_read_the_passages_most_likely_to_answer_first(seeded_index: Index,
+                                                                  openai_settings: Settings) -> None:
+    route = respx.post(f"{ENDPOINT}/chat/completions").mock(return_value=httpx.Response(
+        200, json=completion_payload("The Financial Times reported it [1].")))
+    question = "Which newspaper reported the arms purchase?"
+    retrieved = Answerer(seeded_index, openai_settings).ask(AskRequest(question=question, k=5)).passages
+    settings = openai_settings.replace(llm_passage_floor=0.2)
+    answer = Answerer(seeded_index, settings).ask(AskRequest(question=question, k=5))
+    model = get_answer_model()
+    best = {p.chunk_id: max(s.probability for s in model.score(question, [p.text])) for p in retrieved}
+    expected = sorted((c for c in best if best[c] >= 0.2), key=lambda c: -best[c])
+    assert [p.chunk_id for p in answer.passages] == expected and 0 < len(expected) < 5
+    assert [p.number for p in answer.passages] == list(range(1, len(expected) + 1))
+    prompt = json.loads(route.calls.last.request.content)["messages"][1]["content"]
+    assert f"\n[{len(expected) + 1}] " not in prompt
+
+
 def test_article_instructions_do_not_change_the_answer(seeded_index: Index, seeded_settings: Settings) -> None:
     Ingestor(seeded_index, seeded_settings).ingest_articles([Article(
         id="injection", title="Defence spending notice",
@@ -100,8 +136,9 @@ def test_unknown_model_is_a_clear_error(answerer: Answerer) -> None:
 
 @pytest.fixture
 def openai_settings(seeded_settings: Settings) -> Settings:
+    # the passages in the order retrieved, so the canned answers' markers point where they mean to
     return seeded_settings.replace(model="openai", openai_base_url=ENDPOINT, openai_api_key="sk-test",
-                                   openai_max_retries=1, openai_backoff=0.0)
+                                   openai_max_retries=1, openai_backoff=0.0, llm_passage_floor=0.0)
 
 
 @respx.mock

@@ -1,12 +1,11 @@
-"""The extractive backend: it answers with passage sentences, ranked by the real embedder."""
+"""The extractive backend: it answers with passage sentences, chosen by the shipped answer model."""
 
 from __future__ import annotations
 
 import pytest
 
 from qa.backends.base import GenerationRequest, Passage
-from qa.backends.extractive import ExtractiveBackend
-from qa.embed import SentenceTransformerEmbedder
+from qa.backends.extractive import REFUSAL, ExtractiveBackend
 from qa.settings import Settings
 
 QUIZ = (
@@ -17,7 +16,7 @@ QUIZ = (
 
 
 @pytest.fixture
-def backend(settings: Settings, embedder: SentenceTransformerEmbedder) -> ExtractiveBackend:
+def backend(settings: Settings) -> ExtractiveBackend:
     return ExtractiveBackend(settings)
 
 
@@ -33,3 +32,37 @@ def test_a_sentence_that_asks_the_question_is_never_the_answer(backend: Extracti
     answer = backend.complete(_request(question, QUIZ))
     assert "Dollar General" in answer and "?" not in answer and answer.endswith("[1].")
 
+
+
+KOO = ("Taiwan's spending on defence has increased around 80 percent in the past eight years, the official said. "
+       "Then Taiwan president Tsai Ing-wen secured an unprecedented phone call with Trump after his 2016 win. "
+       "Taiwan Defence Minister Wellington Koo told reporters on Wednesday, declining to comment on specific requests.")
+FT = ("The London-based Financial Times reported on Monday that Taiwan was mulling buying arms. "
+      "According to the report, Taipei was considering among other things requesting F-35 fighter jets.")
+WU = ("Taiwan is seeking closer security ties with the United States, Taiwan's Vice Foreign Minister "
+      "Francois Chichung Wu said, quoted by Reuters.")
+
+
+def test_a_question_the_passages_do_not_answer_is_refused(backend: ExtractiveBackend) -> None:
+    assert backend.complete(_request("Who won the 2022 FIFA World Cup?", KOO, WU)) == REFUSAL
+
+
+def test_sentences_are_ranked_best_first(backend: ExtractiveBackend) -> None:
+    ranked = backend.rank_sentences(_request("Who is Taiwan's defence minister?", KOO, WU))
+    assert [p for p, _, _ in ranked] == sorted((p for p, _, _ in ranked), reverse=True)
+    assert all(0.0 <= p <= 1.0 for p, _, _ in ranked) and len(ranked) == 4
+
+
+def test_with_full_weight_a_sentence_scores_the_answer_models_probability(settings: Settings) -> None:
+    backend = ExtractiveBackend(settings.replace(answer_model_weight=1.0))
+    request = _request("Which warplanes is Taiwan thinking of requesting?", FT)
+    ranked = backend.rank_sentences(request)
+    probabilities = {FT[s.span[0]:s.span[1]]: s.probability for s in backend.model.score(request.question, [FT])}
+    assert {text: p for p, _, text in ranked} == probabilities
+    assert "F-35" in ranked[0][2]
+
+
+def test_only_the_first_passages_are_scored(settings: Settings) -> None:
+    backend = ExtractiveBackend(settings.replace(answer_passages=1))
+    ranked = backend.rank_sentences(_request("Who is Taiwan's Vice Foreign Minister?", KOO, WU))
+    assert {number for _, number, _ in ranked} == {1}  # the answer is in passage 2, which is not read

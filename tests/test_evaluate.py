@@ -260,8 +260,10 @@ class StubAnswerer:
             return SimpleNamespace(hits=[SimpleNamespace(article_id=a, text=PASSAGE_TEXTS[a]) for a in rankings[query][:k]])
 
         self.retriever = SimpleNamespace(search=search)
+        self.retrievers: list = []  # the retriever each question was asked with
 
     def ask(self, request):  # noqa: ANN001, ANN201
+        self.retrievers.append(self.retriever)
         self.asked.append((request.question, request.k))
         self.filters.append((f"ask {request.question}", request.filters))
         return self.answers[request.question]
@@ -327,6 +329,26 @@ def test_run_eval_limit_counts_asked_questions() -> None:
     report, answerer = stub_eval(limit=1)
     assert answerer.asked == [("q1", 5)] and report.n_questions == 1
     assert report.n_unanswerable == 0 and report.unanswerable_refused is None
+
+
+def test_run_eval_leaves_the_gold_out_and_asks_again() -> None:
+    report, answerer = stub_eval(leave_out_gold=True)
+    # q1 and q2 have gold_ids: each is asked twice, the second time without its gold article
+    assert [q for q, _ in answerer.asked] == ["q1", "q1", "q2", "q2", "q3", "q4"]
+    leaving_out = answerer.retrievers[1]
+    assert leaving_out is not answerer.retriever and answerer.retrievers[0] is answerer.retriever
+    assert [h.article_id for h in leaving_out.search("q1", 5).hits] == ["B"]  # A, the gold, is gone
+    assert report.n_left_out == 2 and report.left_out_refused == 0.5  # q2's canned answer is a refusal
+    assert report.records[0].refused_without_gold is False and report.records[1].refused_without_gold is True
+    assert report.to_dict()["refusals"]["gold_left_out_refused"] == 0.5
+
+
+def test_run_eval_writes_records_as_it_goes_and_reports_what_it_asked(tmp_path: Path) -> None:
+    report, _ = stub_eval(records_path=tmp_path / "records.jsonl", question_dates=True, limit=3, split="dev")
+    lines = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in lines] == ["1", "2", "3"]
+    assert lines[0]["as_of"] == "2025-03-05" and lines[0]["passages"][0]["article_id"] == "A"
+    assert report.to_dict()["run"] == {"split": "dev", "as_of": "question dates", "limit": 3}
 
 
 # --- the command ----------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """The extractive backend: no LLM. It answers with the retrieved sentences that best answer the
-question, each cited, or refuses when none is relevant enough."""
+question, each cited, or refuses when none is relevant enough. A sentence's score blends its
+relevance (`qa.support.relevance_scores`: embedding cosine, shared words, names) with the trained
+answer model's probability that it answers (`qa.answer_model`), weighted `answer_model_weight`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from qa.answer_model import AnswerModel, get_answer_model
 from qa.backends.base import GenerationRequest
 from qa.chunk import CLOSERS, split_sentences
 from qa.embed import get_embedder
@@ -13,7 +16,7 @@ from qa.support import relevance_scores
 
 REFUSAL = "I don't know based on the provided articles."
 MAX_SENTENCES = 2
-SECOND_SENTENCE_RATIO = 0.9  # a second sentence must score at least this share of the best
+MIN_SENTENCE_CHARS = 12
 
 
 class ExtractiveBackend:
@@ -22,34 +25,49 @@ class ExtractiveBackend:
     name = "extractive"
     uses_llm = False
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: AnswerModel | None = None) -> None:
+        self.weight = settings.answer_model_weight
+        self.model = model or (get_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads)
+                               if self.weight > 0 else None)
         self.embedder = get_embedder(settings)
-        self.threshold = settings.refusal_threshold
+        self.threshold = settings.answer_threshold
+        self.second_ratio = settings.answer_second_ratio
+        self.max_passages = settings.answer_passages
 
     def rank_sentences(self, request: GenerationRequest) -> list[tuple[float, int, str]]:
-        """(relevance, passage number, sentence) for every passage sentence, best first."""
+        """(score, passage number, sentence) for the sentences of the first `answer_passages`
+        passages, best first."""
+        passages = request.passages[: self.max_passages]
         candidates, seen = [], set()
-        for passage in request.passages:
+        for i, passage in enumerate(passages):
             for start, end in split_sentences(passage.text):
                 text = passage.text[start:end]
                 # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
                 # a question answers nothing, however close it is to the one asked
-                if end - start >= 20 and (passage.article_id, text) not in seen and not _is_question(text):
-                    seen.add((passage.article_id, text))
-                    candidates.append((passage.number, text, f"{passage.title}\n{passage.text}"))
+                if len(text) < MIN_SENTENCE_CHARS or _is_question(text) or (passage.article_id, text) in seen:
+                    continue
+                seen.add((passage.article_id, text))
+                candidates.append((i, (start, end), text))
         if not candidates:
             return []
-        scores = relevance_scores(self.embedder, request.question, [text for _, text, _ in candidates],
-                                  [context for _, _, context in candidates])
-        ranked = [(score, number, text) for (number, text, _), score in zip(candidates, scores)]
+        relevance = relevance_scores(self.embedder, request.question, [text for _, _, text in candidates],
+                                     [f"{passages[i].title}\n{passages[i].text}" for i, _, _ in candidates])
+        probability = dict.fromkeys(((i, span) for i, span, _ in candidates), 0.0)
+        if self.model is not None:
+            for score in self.model.score(request.question, [p.text for p in passages]):
+                probability[(score.passage, score.span)] = score.probability
+        ranked = [
+            (round((1 - self.weight) * rel + self.weight * probability[(i, span)], 4), passages[i].number, text)
+            for (i, span, text), rel in zip(candidates, relevance)
+        ]
         return sorted(ranked, key=lambda item: -item[0])
 
     def complete(self, request: GenerationRequest) -> str:
         ranked = self.rank_sentences(request)
         if not ranked or ranked[0][0] < self.threshold:
             return REFUSAL
-        best = ranked[0][0]
-        chosen = [item for item in ranked[:MAX_SENTENCES] if item[0] >= max(self.threshold, SECOND_SENTENCE_RATIO * best)]
+        floor = max(self.threshold, self.second_ratio * ranked[0][0])
+        chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= floor]
         return " ".join(f"{_unterminated(text)} [{number}]." for _, number, text in chosen)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
