@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import random
-import re
 import shutil
 import time
 from dataclasses import dataclass
