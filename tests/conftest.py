@@ -10,7 +10,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,21 +105,27 @@ def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: A
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.1)
+    wait_until_ready(url, thread.is_alive)
     try:
         yield url
     finally:
         server.should_exit = True
         thread.join(30)
         assert not thread.is_alive(), "the server did not shut down"
+
+
+def wait_until_ready(url: str, alive: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll `url`/readyz until it answers 200; fail if the server stops (`alive()` false) or
+    `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert alive() and time.monotonic() < deadline, f"the server at {url} did not become ready"
+        time.sleep(0.1)
 
 
 def cap_docstore(monkeypatch: pytest.MonkeyPatch, spare_pages: int) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.index import Index
 from qa.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ready
 from tests.crash_worker import POOL, HashEmbedder, article, settings_for
 
 KILLS = 24  # half during ingests, half during served writes
@@ -101,15 +101,7 @@ def kill_service(index_dir: Path, tiktoken: Path, rng: random.Random, expect: Ex
     process = subprocess.Popen([sys.executable, "-m", "tests.crash_worker", "serve", str(index_dir), str(tiktoken),
                                 str(port)], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.05)
+    wait_until_ready(url, lambda: process.poll() is None)
     stop = threading.Event()
     client_rng = random.Random(rng.random())
 

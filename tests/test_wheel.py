@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import site
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TAIWAN_ID, TRUMP_ID
+from tests.conftest import TAIWAN_ID, TRUMP_ID, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -95,12 +93,6 @@ def test_installed_wheel_ingests_and_answers_outside_the_tree(venv: Path, tmp_pa
     assert '"refused": false' in asked.stdout and "6 percent" in asked.stdout and "port-strike" in asked.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(venv: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -109,16 +101,7 @@ def served(venv: Path, tmp_path: Path) -> Iterator[str]:
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "qa serve did not become ready"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        wait_until_ready(url, lambda: process.poll() is None, timeout=120)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
