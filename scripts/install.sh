@@ -31,11 +31,12 @@ echo "installing $lock into $venv"
 # --no-deps: the lock already holds the whole tree; nothing may be resolved afresh.
 pip install --quiet --no-deps --require-hashes -r "$lock"
 if [ "$what" = test ]; then
-  # The one way to CPU torch, here and in the Dockerfile: PyTorch's CPU wheel index where it is
-  # reachable, else a local wheel that pip is configured to find (find-links); never PyPI's
-  # Linux build, which pulls several GB of CUDA. --retries 1: an unreachable index costs seconds.
+  # The one way to CPU torch (the Dockerfile runs this script too): PyTorch's CPU wheel index where
+  # it is reachable, else a local wheel that pip is configured to find (find-links). Its
+  # dependencies are already in the lock; only PyPI's Linux (CUDA) build would add its several GB
+  # of nvidia packages. --retries 1: an unreachable index costs seconds.
   log="$(mktemp)"
-  pip install --quiet --no-deps --retries 1 "torch==${TORCH_VERSION}" \
+  pip install --quiet --retries 1 "torch==${TORCH_VERSION}" \
     --extra-index-url https://download.pytorch.org/whl/cpu >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
   rm -f "$log"
   "$venv/bin/python" -c "import torch, sys; sys.exit(torch.version.cuda is not None)" \
