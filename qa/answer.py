@@ -55,7 +55,8 @@ class Answerer:
         self.rewrite_prompt = load_prompt(settings.prompts_dir, "rewrite")
         self.gate = cpu_gate(settings.cpu_workers)
         if settings.model == "extractive":
-            get_backend(settings.model, settings)  # loads the answer model now, not on the first question
+            # built now, not on the first question (with QA_ANSWER_MODEL_WEIGHT > 0 it loads the model)
+            get_backend(settings.model, settings)
 
     def ask(self, request: AskRequest) -> Answer:
         """The checked, cited answer to `request`."""
@@ -84,7 +85,7 @@ class Answerer:
         timings["retrieve_ms"] = _ms_since(clock)
         yield PassagesEvent(passages=passages, standalone_question=standalone)
 
-        # the extractive backend's answer model judges every question itself; the cosine
+        # the extractive backend judges every question itself (QA_ANSWER_THRESHOLD); the cosine
         # pre-filter refused answerable ones ("Who is Wellington Koo?")
         refused_early = not passages or (
             backend.uses_llm and max(p.dense_score or 0.0 for p in passages) < self.settings.min_passage_score)

