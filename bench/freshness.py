@@ -61,7 +61,8 @@ def main() -> None:
                                 settings.replace(recency_weight=weight, recency_half_life_days=half_life,
                                                  search_candidates=candidates), True))
 
-    table = Table(title=f"{args.questions.name}: {len(questions)} dev questions with gold ids, recall of the gold article")
+    table = Table(title=f"{args.questions.name}: {len(questions)} dev questions with gold ids, "
+                        "recall of the gold article")
     for column in ("setting", *(f"r@{d}" for d in DEPTHS)):
         table.add_column(column, justify="left" if column == "setting" else "right")
     with open_index(settings, writable=False) as index:

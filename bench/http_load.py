@@ -28,9 +28,9 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
-import sys
 import time
 from pathlib import Path
 
@@ -82,7 +82,7 @@ QUESTIONS = [
 
 
 def load() -> str:
-    return "%.2f %.2f %.2f" % os.getloadavg()
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -134,7 +134,7 @@ class Server:
                    "--port", str(self.port), "--index", str(index_dir)]
         if model:
             command += ["--model", model]
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout: float) -> dict:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import msgspec
 
+from qa.answer_model import get_answer_model
 from qa.answer_types import (
     Answer,
     AnswerEvent,
@@ -17,7 +18,6 @@ from qa.answer_types import (
     FinalEvent,
     PassagesEvent,
 )
-from qa.answer_model import get_answer_model
 from qa.backends import Backend, GenerationRequest, Passage, get_backend
 from qa.backends.extractive import REFUSAL
 from qa.citations import CheckedAnswer, check_answer
@@ -26,7 +26,7 @@ from qa.embed import get_embedder
 from qa.followup import standalone as resolve_follow_up
 from qa.index import Index
 from qa.prompts import delimit, load_prompt
-from qa.retrieve import Retriever
+from qa.retrieve import Retriever, Searcher
 from qa.settings import Settings
 from qa.support import SupportScorer, make_scorer, relevance_scores
 from qa.tokens import count_tokens, get_encoding
@@ -47,7 +47,7 @@ class Answerer:
     def __init__(self, index: Index, settings: Settings, *, scorer: SupportScorer | None = None) -> None:
         self.index = index
         self.settings = settings
-        self.retriever = Retriever(index, settings)
+        self.retriever: Searcher = Retriever(index, settings)
         self.embedder = get_embedder(settings)
         self.scorer = scorer or make_scorer(settings, self.embedder)
         self.encoding = get_encoding(settings.tiktoken_encoding, settings.tiktoken_cache_dir)
@@ -122,13 +122,14 @@ class Answerer:
         # The extractive backend only answers with sentences relevant enough; an LLM may stray.
         refused = checked is None or not checked.citations or (
             backend.uses_llm and not self._answers(standalone, checked, passages))
+        answer_text, citations = ("", []) if refused or checked is None else (checked.text, checked.citations)
         timings["check_ms"] = _ms_since(clock)
         timings["total_ms"] = _ms_since(started)
         yield FinalEvent(
             answer=Answer(
-                answer=REFUSAL_MESSAGE if refused else checked.text,
+                answer=REFUSAL_MESSAGE if refused else answer_text,
                 refused=refused,
-                citations=[] if refused else checked.citations,
+                citations=citations,
                 passages=passages,
                 timings={name: round(value, 1) for name, value in timings.items()},
                 question=request.question,
@@ -184,7 +185,8 @@ class Answerer:
 
     def pack(self, hits: list[SearchHit]) -> list[Passage]:
         """Number the hits [1]..[n], keeping as many as fit the prompt's token budget."""
-        passages, used = [], 0
+        passages: list[Passage] = []
+        used = 0
         for hit in hits:
             cost = count_tokens(hit.text, self.encoding) + PASSAGE_OVERHEAD_TOKENS
             if passages and used + cost > self.settings.context_tokens:

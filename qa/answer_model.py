@@ -148,7 +148,8 @@ class AnswerModel:
         return scores
 
 
-def _short_answer(logits: np.ndarray, first: int, last: int, offsets: list[tuple[int, int]], max_tokens: int = 12) -> Span | None:
+def _short_answer(logits: np.ndarray, first: int, last: int, offsets: list[tuple[int, int]],
+                  max_tokens: int = 12) -> Span | None:
     """The best (start, end) word-piece pair inside a sentence, as characters of the passage."""
     if last <= first:
         return None

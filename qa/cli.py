@@ -240,7 +240,8 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
         console.print(table)
 
 
-def make_filters(source: str | None, published_from: str | None, published_to: str | None, as_of: str | None) -> Filters:
+def make_filters(source: str | None, published_from: str | None, published_to: str | None,
+                 as_of: str | None) -> Filters:
     """Validated search filters (dates normalized to YYYY-MM-DD)."""
     return Filters(
         source=source,
@@ -414,8 +415,10 @@ def print_eval_report(result: Any, title: str) -> None:
         return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
     table = Table(title=title, title_justify="left")
-    for column, justify in (("group", "left"), ("metric", "left"), ("value", "right"), ("over", "right")):
-        table.add_column(column, justify=justify)
+    for column in ("group", "metric"):
+        table.add_column(column, justify="left")
+    for column in ("value", "over"):
+        table.add_column(column, justify="right")
     rows = [
         ("retrieval", f"recall@{result.k}", result.recall_at_k, f"{result.n_retrieval} questions"),
         ("", f"answer recall@{result.k}", result.answer_recall_at_k, "a passage holds a gold answer"),

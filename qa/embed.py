@@ -223,7 +223,7 @@ _shared: dict[tuple, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def get_embedder(settings: "Settings") -> Embedder:
+def get_embedder(settings: Settings) -> Embedder:
     """The embedder `settings.encoder` selects, loaded once per process and shared (CLI, API, backends)."""
     if settings.encoder == "onnx":
         key: tuple = ("onnx", settings.embedding_model, settings.embed_batch_size, settings.encoder_threads)

@@ -82,7 +82,8 @@ class QueryBatcher:
 
     def _take(self) -> list[_Request]:
         """The oldest waiting requests, at least one, up to `max_texts` texts."""
-        batch, total = [], 0
+        batch: list[_Request] = []
+        total = 0
         while self._pending and (not batch or total + len(self._pending[0].texts) <= self.max_texts):
             total += len(self._pending[0].texts)
             batch.append(self._pending.pop(0))
@@ -96,7 +97,7 @@ class QueryBatcher:
         return request.vectors
 
 
-_batchers: "weakref.WeakKeyDictionary[object, QueryBatcher]" = weakref.WeakKeyDictionary()
+_batchers: weakref.WeakKeyDictionary[object, QueryBatcher] = weakref.WeakKeyDictionary()
 _batchers_lock = threading.Lock()
 
 

@@ -120,7 +120,7 @@ class EvalQuestion:
         return SKIPPED
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], where: str = "question") -> "EvalQuestion":
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "question") -> EvalQuestion:
         question = data.get("question")
         if not isinstance(question, str) or not question.strip():
             raise QuestionFileError(f'{where}: missing "question" (a non-empty string)')
@@ -521,15 +521,15 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def run_eval(
-    index: "Index",
-    settings: "Settings",
+    index: Index,
+    settings: Settings,
     questions: Iterable[EvalQuestion | Mapping[str, Any]],
     *,
     k: int = 5,
     model: str | None = None,
     limit: int | None = None,
     progress: bool = True,
-    answerer: "Answerer | None" = None,
+    answerer: Answerer | None = None,
     question_dates: bool = False,
     split: str | None = None,
     leave_out_gold: bool = False,
@@ -682,7 +682,7 @@ class _WithoutArticles:
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> Any:
         result = self.retriever.search(query, k + LEAVE_OUT_MARGIN, filters)
         hits = [h for h in result.hits if h.article_id not in self.excluded][:k]
-        if is_dataclass(result):
+        if is_dataclass(result) and not isinstance(result, type):
             return replace(result, hits=hits)
         result.hits = hits
         return result

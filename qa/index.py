@@ -107,7 +107,7 @@ class Manifest:
         return self.encoder or encoder_identity("torch", self.embedding_model)
 
     @classmethod
-    def for_settings(cls, settings: Settings, dimension: int) -> "Manifest":
+    def for_settings(cls, settings: Settings, dimension: int) -> Manifest:
         return cls(
             version=MANIFEST_VERSION,
             embedding_model=model_identity(settings.embedding_model),
@@ -213,7 +213,7 @@ class Index:
         embedder: Embedder | None = None,
         writable: bool = True,
         create: bool = True,
-    ) -> "Index":
+    ) -> Index:
         """Open (or create) the index in `settings.index_dir`.
 
         A writer takes an exclusive lock on the folder; readers don't. The vector store catches
@@ -247,10 +247,11 @@ class Index:
                     f"the index in {directory} holds {manifest.dimension}-dimensional vectors, the "
                     f"configured model makes {embedder.dimension}"
                 )
-            if embedder is not None and getattr(embedder, "identity", manifest.built_by) != manifest.built_by:
+            identity = getattr(embedder, "identity", manifest.built_by)
+            if embedder is not None and identity != manifest.built_by:
                 raise IndexMismatchError(
                     f"the index in {directory} was built by encoder {manifest.built_by!r}, but the embedder "
-                    f"given is {embedder.identity!r}; vectors from two encoders must not be mixed"
+                    f"given is {identity!r}; vectors from two encoders must not be mixed"
                 )
             vectors, damage = _load_vectors(vectors_path, manifest, docstore)
             index = cls(directory, manifest, docstore, vectors, embedder, lock_file)
@@ -314,7 +315,7 @@ class Index:
                 self._lock_file = None
             self.docstore.close()
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -439,7 +440,7 @@ class Index:
 
 
 def _take_write_lock(directory: Path) -> IO[str]:
-    handle = open(directory / "write.lock", "a+")
+    handle = open(directory / "write.lock", "a+")  # noqa: SIM115 - held (locked) until the index closes
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -52,6 +52,12 @@ class SearchResult:
     timings: SearchTimings = field(default_factory=SearchTimings)
 
 
+class Searcher(Protocol):
+    """What answering needs of a retriever (evaluation wraps one to leave articles out)."""
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> SearchResult: ...
+
+
 class Retriever:
     """Finds the passages most relevant to a question in an open `Index`."""
 
@@ -83,7 +89,7 @@ class Retriever:
             fused = reciprocal_rank_fusion([[i for i, _ in dense], keyword], self.rrf_k)
             if self.recency.weight > 0 and fused:
                 published = self.index.docstore.published_of([chunk_id for chunk_id, _ in fused])
-                fused = self.recency.rerank(fused, published, as_of or dt.datetime.now(dt.timezone.utc).date())
+                fused = self.recency.rerank(fused, published, as_of or dt.datetime.now(dt.UTC).date())
             top = [chunk_id for chunk_id, _ in fused[:k]]
             started = time.perf_counter()
             rows = self.index.get_chunks(top)

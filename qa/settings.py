@@ -145,7 +145,7 @@ class Settings:
             return False
 
     @classmethod
-    def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read `QA_*` variables, then apply `overrides` (CLI options; `None` means "not given")."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -168,7 +168,7 @@ class Settings:
         """The backends requests may use: `allowed_models`, always with the default `model`."""
         return tuple(dict.fromkeys((self.model, *self.allowed_models)))
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (`None` values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

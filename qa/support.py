@@ -157,7 +157,7 @@ class JudgeScorer:
         return self.scores(claim, [passage_text[start:end]])[0], (start, end)
 
 
-def make_scorer(settings: "Settings", embedder: Embedder) -> SupportScorer:
+def make_scorer(settings: Settings, embedder: Embedder) -> SupportScorer:
     """The support scorer the settings choose: `lexical` (default) or `judge`."""
     lexical = LexicalSemanticScorer(embedder)
     if settings.support_scorer == "lexical":

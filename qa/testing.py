@@ -38,6 +38,8 @@ Example (a test module of your project)::
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from qa.answer_types import Answer
 from qa.citations import split_answer
 from qa.support import SupportScorer
@@ -57,7 +59,7 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _fail(message: str, answer: Answer) -> None:
+def _fail(message: str, answer: Answer) -> NoReturn:
     question = f" to {answer.question!r}" if answer.question else ""
     raise AssertionError(f"{message}\n  answer{question}: {_short(answer.answer, 300)!r}")
 

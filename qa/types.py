@@ -76,7 +76,7 @@ class SearchResult(msgspec.Struct, kw_only=True):
     source: str | None
 
     @classmethod
-    def from_hit(cls, hit: SearchHit) -> "SearchResult":
+    def from_hit(cls, hit: SearchHit) -> SearchResult:
         return cls(article_id=hit.article_id, chunk_id=hit.chunk_id, title=hit.title, text=hit.text,
                    score=hit.score, start=hit.start, end=hit.end, published=hit.published, url=hit.url,
                    source=hit.source)

@@ -166,7 +166,8 @@ def test_openai_answer_with_a_citation_to_a_missing_passage(seeded_index: Index,
 def test_openai_refusal_is_reported_as_refused(seeded_index: Index, openai_settings: Settings) -> None:
     respx.post(f"{ENDPOINT}/chat/completions").mock(return_value=httpx.Response(
         200, json=completion_payload("I don't know based on the provided articles.")))
-    answer = Answerer(seeded_index, openai_settings).ask(AskRequest(question="What did Taiwan's president say about chips?"))
+    answer = Answerer(seeded_index,
+                      openai_settings).ask(AskRequest(question="What did Taiwan's president say about chips?"))
     assert answer.refused and answer.citations == []
 
 
@@ -189,7 +190,8 @@ def test_openai_follow_up_is_rewritten_by_the_model(seeded_index: Index, openai_
 
 @respx.mock
 def test_openai_failure_surfaces_as_backend_error(seeded_index: Index, openai_settings: Settings) -> None:
-    respx.post(f"{ENDPOINT}/chat/completions").mock(return_value=httpx.Response(500, json={"error": {"message": "boom"}}))
+    respx.post(f"{ENDPOINT}/chat/completions").mock(return_value=httpx.Response(500,
+                                                                                json={"error": {"message": "boom"}}))
     with pytest.raises(BackendError) as caught:
         Answerer(seeded_index, openai_settings).ask(AskRequest(question="How much did Taipei allocate in 2024?"))
     assert caught.value.status == 502 and "HTTP 500" in str(caught.value)

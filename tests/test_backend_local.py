@@ -94,7 +94,8 @@ def test_refuses_when_the_passages_do_not_say(backend: LocalBackend) -> None:
 
 
 def test_stream_yields_deltas_of_a_cited_answer(backend: LocalBackend) -> None:
-    deltas = list(backend.stream(rag_request("How much has Taiwan's defence spending increased in the past eight years?")))
+    question = "How much has Taiwan's defence spending increased in the past eight years?"
+    deltas = list(backend.stream(rag_request(question)))
     assert len(deltas) >= 5
     assert all(isinstance(delta, str) and delta for delta in deltas)
     answer = "".join(deltas)

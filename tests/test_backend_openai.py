@@ -283,7 +283,8 @@ def test_error_event_mid_stream_is_502(backend: OpenAIBackend, chat: respx.Route
 
 def test_malformed_stream_event_is_502(backend: OpenAIBackend, chat: respx.Route) -> None:
     chat.return_value = httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                       content=b"data: {\"choices\": [{\"delta\": {\"content\": \"Tai\ndata: [DONE]\n\n")
+                                       content=b"data: {\"choices\": [{\"delta\": {\"content\": \"Tai\n"
+                                               b"data: [DONE]\n\n")
 
     error = raises_backend_error(lambda: list(backend.stream(make_request())))
 

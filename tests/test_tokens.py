@@ -34,7 +34,8 @@ print(json.dumps(result))
 
 
 def _offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in {"NO_PROXY", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"}}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in {"NO_PROXY", "TIKTOKEN_CACHE_DIR",
+                                                                    "DATA_GYM_CACHE_DIR"}}
     env |= {
         "HOME": str(tmp_path / "home"),
         "XDG_CACHE_HOME": str(tmp_path / "xdg"),

@@ -51,7 +51,8 @@ def model_not_found(_: Request, exc: validation.ModelNotEnabled) -> Response[Ope
                     status_code=404)
 
 
-MODEL_NOT_FOUND = ResponseSpec(OpenAIError, generate_examples=False, description="`model` names no backend this service enabled "
+MODEL_NOT_FOUND = ResponseSpec(OpenAIError, generate_examples=False,
+                               description="`model` names no backend this service enabled "
                                "(OpenAI's error shape, `code: model_not_found`).")
 
 

@@ -52,7 +52,7 @@ class Service:
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
-    def start(cls, settings: Settings, metrics: Metrics, *, embedder: Embedder | None = None) -> "Service":
+    def start(cls, settings: Settings, metrics: Metrics, *, embedder: Embedder | None = None) -> Service:
         """Load the model, open the index writable (ingesting the seeds into an empty one)."""
         started = time.perf_counter()
         embedder = embedder if embedder is not None else get_embedder(settings)
