@@ -12,7 +12,6 @@ same text encoded alone by about as much as int8 differs from fp32 (cosine ~0.99
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -97,16 +96,7 @@ class QueryBatcher:
         return request.vectors
 
 
-_batchers: weakref.WeakKeyDictionary[object, QueryBatcher] = weakref.WeakKeyDictionary()
-_batchers_lock = threading.Lock()
-
-
 def query_batcher(embedder: Embedder) -> QueryBatcher:
-    """The one batcher of `embedder` in this process (created on first use)."""
-    if isinstance(embedder, QueryBatcher):
-        return embedder
-    with _batchers_lock:
-        batcher = _batchers.get(embedder)
-        if batcher is None:
-            batcher = _batchers[embedder] = QueryBatcher(embedder)
-        return batcher
+    """`embedder` as a `QueryBatcher` (itself when it is one already). Share the one batcher:
+    concurrent queries batch only through the same one."""
+    return embedder if isinstance(embedder, QueryBatcher) else QueryBatcher(embedder)

@@ -10,7 +10,7 @@ Example (a test module of your project)::
 
     from qa.answer import Answerer
     from qa.answer_types import AskRequest
-    from qa.embed import get_embedder
+    from qa.embed import load_embedder
     from qa.index import Index
     from qa.settings import Settings
     from qa.testing import (assert_cited, assert_citations_in_passages, assert_cites_article,
@@ -19,7 +19,7 @@ Example (a test module of your project)::
     @pytest.fixture(scope="module")
     def answerer():
         settings = Settings.from_env()
-        index = Index.open(settings, embedder=get_embedder(settings), writable=False)
+        index = Index.open(settings, embedder=load_embedder(settings), writable=False)
         yield Answerer(index, settings)
         index.close()
 
@@ -126,10 +126,10 @@ def assert_supported(answer: Answer, scorer: SupportScorer | None = None, thresh
         if threshold is None:
             threshold = settings.support_threshold
         if scorer is None:
-            from qa.embed import get_embedder
+            from qa.embed import load_embedder
             from qa.support import make_scorer
 
-            scorer = make_scorer(settings, get_embedder(settings))
+            scorer = make_scorer(settings, load_embedder(settings))
     if answer.refused:
         _fail("expected a supported answer, but it was refused", answer)
     by_number = {p.number: p for p in answer.passages}

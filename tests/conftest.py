@@ -21,8 +21,9 @@ import uvicorn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from qa.answer_model import AnswerModel, load_answer_model  # noqa: E402
 from qa.docstore import DocStore  # noqa: E402
-from qa.embed import Embedder, get_embedder  # noqa: E402
+from qa.embed import Embedder, load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -34,7 +35,13 @@ TRUMP_ID = "d9ca4110e3c13ed8"  # Taiwan defence spending under Trump (SinoDaily)
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return get_embedder(Settings())  # the default (ONNX) encoder, the same instance the backends share
+    return load_embedder(Settings())  # the default (ONNX) encoder, handed to every index and app
+
+
+@pytest.fixture(scope="session")
+def answer_model() -> AnswerModel:
+    """The shipped answer-sentence model, loaded once."""
+    return load_answer_model()
 
 
 @pytest.fixture
@@ -89,9 +96,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: Any) -> Iterator[str]:
+def live_server(seeded_dir: Path, root: Path, embedder: Embedder, *, apps: list[Any] | None = None,
+                **overrides: Any) -> Iterator[str]:
     """The real app (`create_app`) under uvicorn on 127.0.0.1, on a copy of the seeded index;
-    yields its base URL once /readyz answers."""
+    yields its base URL once /readyz answers (and appends the app to `apps`, when given)."""
     from qa.api import create_app
     from qa.api.security import server_options
 
@@ -99,7 +107,10 @@ def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: A
     port = free_port()
     settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
                                  host="127.0.0.1", port=port, **overrides)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
+    app = create_app(settings, embedder=embedder)
+    if apps is not None:
+        apps.append(app)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="on",
                                            **server_options(settings)))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

@@ -86,12 +86,9 @@ def ingest(index_dir: str, tiktoken_dir: str, seed: str) -> None:
 def serve(index_dir: str, tiktoken_dir: str, port: str) -> None:
     import uvicorn
 
-    import qa.answer
-    import qa.backends.extractive
     from qa.api import create_app
 
-    embedder = HashEmbedder()
-    qa.answer.get_embedder = qa.backends.extractive.get_embedder = lambda _settings: embedder  # no torch
+    embedder = HashEmbedder()  # the app hands it down everywhere: no model is loaded
     settings = settings_for(index_dir, tiktoken_dir, rate_limit_per_minute=0, host="127.0.0.1", port=int(port))
     uvicorn.run(create_app(settings, embedder=embedder), host="127.0.0.1", port=int(port),
                 log_level="warning", proxy_headers=False)

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from qa.answer import REFUSAL_MESSAGE, Answerer
-from qa.answer_model import get_answer_model
+from qa.answer_model import AnswerModel
 from qa.answer_types import AskRequest, DeltaEvent, FinalEvent, PassagesEvent
 from qa.backends import BackendError, Message, UnknownBackendError
 from qa.index import Index
@@ -101,15 +101,15 @@ def test_paraphrased_questions_get_the_sentence_that_answers(answerer: Answerer,
 
 
 @respx.mock
-def test_an_llm_can_read_the_passages_most_likely_to_answer_first(seeded_index: Index,
-                                                                  openai_settings: Settings) -> None:
+def test_an_llm_can_read_the_passages_most_likely_to_answer_first(seeded_index: Index, openai_settings: Settings,
+                                                                  answer_model: AnswerModel) -> None:
     route = respx.post(f"{ENDPOINT}/chat/completions").mock(return_value=httpx.Response(
         200, json=completion_payload("The Financial Times reported it [1].")))
     question = "Which newspaper reported the arms purchase?"
     retrieved = Answerer(seeded_index, openai_settings).ask(AskRequest(question=question, k=5)).passages
     settings = openai_settings.replace(llm_passage_floor=0.2)
     answer = Answerer(seeded_index, settings).ask(AskRequest(question=question, k=5))
-    model = get_answer_model()
+    model = answer_model
     best = {p.chunk_id: max(s.probability for s in model.score(question, [p.text])) for p in retrieved}
     expected = sorted((c for c in best if best[c] >= 0.2), key=lambda c: -best[c])
     assert [p.chunk_id for p in answer.passages] == expected and 0 < len(expected) < 5

@@ -116,25 +116,32 @@ def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: s
 
 # --- the local LLM's worker process ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def local_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    with live_server(seeded_dir, tmp_path_factory.mktemp("live-local"), embedder, rate_limit_per_minute=0,
-                     allowed_models=("local",), local_threads=1) as url:
-        yield url
+def local_app(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Any]:
+    apps: list[Any] = []
+    with live_server(seeded_dir, tmp_path_factory.mktemp("live-local"), embedder, apps=apps,
+                     rate_limit_per_minute=0, allowed_models=("local",), local_threads=1) as url:
+        (app,) = apps
+        app.state.url = url
+        yield app
 
 
-def local_worker() -> Any:
-    from qa.backends.local import running_workers
+@pytest.fixture(scope="module")
+def local_url(local_app: Any) -> str:
+    return local_app.state.url
 
-    (worker,) = running_workers()
-    return worker
+
+def local_worker(app: Any) -> Any:
+    from qa.api.deps import STATE_KEY
+
+    return app.state[STATE_KEY].components.backends.local().worker
 
 
 @pytest.mark.local_llm
-def test_a_dead_local_worker_is_a_503_and_the_service_keeps_serving(local_url: str) -> None:
+def test_a_dead_local_worker_is_a_503_and_the_service_keeps_serving(local_app: Any, local_url: str) -> None:
     ask_local = {"question": "How much did Taipei allocate for defence in 2024?", "model": "local"}
     with httpx.Client(base_url=local_url, timeout=300) as http:
         assert http.post("/v1/ask", json=ask_local).status_code == 200  # starts the worker
-        worker = local_worker()
+        worker = local_worker(local_app)
         pid = worker.pid
 
         result: dict[str, httpx.Response] = {}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embed import Embedder, EmbeddingModelError, OnnxEmbedder, SentenceTransformerEmbedder, get_embedder
+from qa.embed import Embedder, EmbeddingModelError, OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 from qa.settings import PROJECT_ROOT, Settings, SettingsError
 
 SENTENCES = [
@@ -27,7 +27,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def torch_embedder() -> SentenceTransformerEmbedder:
-    return get_embedder(Settings(encoder="torch"))
+    return load_embedder(Settings(encoder="torch"))
 
 
 def test_the_default_encoder_is_onnx(embedder: Embedder) -> None:

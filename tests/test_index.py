@@ -60,10 +60,10 @@ def test_an_index_from_before_the_encoder_setting_is_a_torch_index(seeded_settin
 
 
 def test_an_embedder_from_another_encoder_is_refused(seeded_settings: Settings) -> None:
-    from qa.embed import get_embedder
+    from qa.embed import load_embedder
 
     with pytest.raises(IndexMismatchError, match="must not be mixed"):
-        Index.open(seeded_settings, embedder=get_embedder(seeded_settings.replace(encoder="torch")), writable=False)
+        Index.open(seeded_settings, embedder=load_embedder(seeded_settings.replace(encoder="torch")), writable=False)
 
 
 def test_opening_with_other_chunk_settings_is_a_clear_error(seeded_settings: Settings) -> None:
@@ -118,7 +118,7 @@ def test_vector_store_catches_up_after_unsaved_writes(seeded_settings: Settings,
 CRASH_SCRIPT = """
 import json, sys
 import qa.ingest
-from qa.embed import get_embedder
+from qa.embed import load_embedder
 from qa.index import Index
 from qa.ingest import Ingestor
 from qa.settings import Settings
@@ -126,7 +126,7 @@ from qa.types import Article
 
 qa.ingest.WINDOW_CHUNKS = 4  # commit often so the kill lands between and inside commits
 settings = Settings.from_env({}, index_dir=sys.argv[1], tiktoken_cache_dir=sys.argv[2])
-index = Index.open(settings, embedder=get_embedder(settings))
+index = Index.open(settings, embedder=load_embedder(settings))
 original_write = index.write
 def write(upserts=(), metadata_updates=(), deletions=()):
     seq = original_write(upserts, metadata_updates, deletions)

@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Protocol
 
 import msgspec
+
+REFUSAL = "I don't know based on the provided articles."
+"""What the answer prompt tells a model to say when the passages do not answer the question."""
+
+# How instruction-following models say REFUSAL in their own words
+_LLM_REFUSALS = re.compile(
+    r"don['’]t know based on|do not know based on|passages do not (contain|mention|say)|"
+    r"no information (about|on)|not (mentioned|covered) in the (passages|articles)",
+    re.IGNORECASE,
+)
+
+
+class Refusal(str):
+    """A text piece by which a backend declines to answer: the passages do not answer the question.
+
+    Backends yield it from `stream` (alone, or as an empty marker after the text) and return it
+    from `complete`; answering treats any `Refusal` piece as the backend's refusal."""
+
+
+def marking_refusals(pieces: Iterator[str]) -> Iterator[str]:
+    """An LLM's text deltas, then an empty `Refusal` marker when the text as a whole is a refusal."""
+    text = []
+    try:
+        for piece in pieces:
+            text.append(piece)
+            yield piece
+    finally:  # an abandoned stream releases the model now, not when collected
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+    if _LLM_REFUSALS.search("".join(text)):
+        yield Refusal()
+
+
+def as_refusal(text: str) -> str:
+    """`text`, as a `Refusal` when an LLM wrote it to decline."""
+    return Refusal(text) if _LLM_REFUSALS.search(text) else text
 
 
 class Message(msgspec.Struct, kw_only=True):
