@@ -322,13 +322,10 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
     with no answers and no gold_ids (or "answerable": false) should be refused. Questions with
     answers but no gold_ids are skipped (their evidence is unknown).
     """
-    import contextlib
-    import itertools
-    import tempfile
-
     from qa.backends import BackendError, UnknownBackendError
     from qa.evaluate import QuestionFileError, load_questions, run_eval, select_questions
-    from qa.loaders import iter_paths, load_path
+    from qa.evaluate.run import eval_index
+    from qa.ingest import IngestReport
     from qa.types import LoadProblem
 
     if (corpus_limits or keep_index) and not corpora:
@@ -352,35 +349,20 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
         raise UserError(f"no questions to evaluate in {questions_path}"
                         + (f" with split {split!r}" if split else ""))
 
-    def articles(path: Path, first: int | None):  # noqa: ANN202 - streamed: never all in memory
-        for item in iter_paths([path]):
-            if isinstance(item, LoadProblem):
-                err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
-                continue
-            loaded = (a for a in load_path(item) if not _report_problem(a))
-            yield from itertools.islice(loaded, first) if first else loaded
+    def problem(item: LoadProblem) -> None:
+        err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
 
-    with contextlib.ExitStack() as stack:
-        if corpora:
-            folder = keep_index or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-")))
-            settings = load_settings(ctx, index_dir=folder / "index" if keep_index is None else folder)
-            root = stack.enter_context(components(settings))
-            index = stack.enter_context(root.open_index(writable=True, create=True))
-            ingestor = root.ingestor(index, progress=progress)
-            for path, first in zip(corpora, per_corpus):
-                report = ingestor.ingest_articles(articles(path, first), origin=str(path.resolve()))
-                err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
-                                  f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)",
-                                  highlight=False)
-        else:
-            settings = load_settings(ctx, index_dir=index_dir)
-            root = stack.enter_context(components(settings))
-            index = stack.enter_context(root.open_index(writable=False))
+    def ingested(path: Path, report: IngestReport) -> None:
+        err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
+                          f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)", highlight=False)
+
+    with eval_index(load_settings(ctx, index_dir=index_dir), corpora, per_corpus, keep_index, progress=progress,
+                    on_problem=problem, on_ingested=ingested) as (settings, root, index):
         n_articles, n_chunks = index.docstore.count()
         try:
             result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress,
                               question_dates=question_dates, split=split, leave_out_gold=leave_out_gold,
-                              records_path=records_path, answerer=root.answerer(index))
+                              records_path=records_path, components=root)
         except (BackendError, UnknownBackendError) as error:
             raise UserError(str(error)) from error
 
@@ -396,16 +378,6 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
                               f"as of {'each question date' if question_dates else 'today'}"
                               + (f", first {limit}" if limit else "") + ", "
                               f"index {n_articles} articles / {n_chunks} chunks")
-
-
-def _report_problem(item: Any) -> bool:
-    """Print a corpus line that could not be loaded; True if `item` was such a problem."""
-    from qa.types import LoadProblem
-
-    if isinstance(item, LoadProblem):
-        err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
-        return True
-    return False
 
 
 def print_eval_report(result: Any, title: str) -> None:
