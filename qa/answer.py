@@ -110,8 +110,9 @@ class Answerer:
                     break
                 declined = declined or isinstance(piece, Refusal)
                 if piece:
-                    pieces.append(piece)
-                    yield DeltaEvent(text=piece)
+                    text = str(piece)  # plain str: msgspec encodes no str subclass
+                    pieces.append(text)
+                    yield DeltaEvent(text=text)
         timings["generate_ms"] = _ms_since(clock)
 
         clock = time.perf_counter()
