@@ -45,6 +45,7 @@ class Answerer:
         self.settings = settings
         self.embedder = index.embedder  # the model the index was opened with: queries and checks agree
         self.answer_model = answer_model or _loader(settings)
+        self._owns_backends = backends is None
         self.backends = backends or Backends(settings, self.embedder, self.answer_model)
         self.retriever: Searcher = retriever or Retriever(index, settings)
         self.scorer = scorer or make_scorer(settings, self.embedder, judge=self.backends.local)
@@ -55,6 +56,17 @@ class Answerer:
         if settings.model == "extractive":
             # built now, not on the first question (with QA_ANSWER_MODEL_WEIGHT > 0 it loads the model)
             self.backends.get(settings.model)
+
+    def close(self) -> None:
+        """Close the backends this answerer built itself (the service closes the ones it hands down)."""
+        if self._owns_backends:
+            self.backends.close()
+
+    def __enter__(self) -> Answerer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def ask(self, request: AskRequest) -> Answer:
         """The checked, cited answer to `request`."""

@@ -94,6 +94,7 @@ def test_the_short_answer_lies_inside_its_sentence(model: AnswerModel) -> None:
     assert "F-35" in passage[start:end]
 
 
+@pytest.mark.integration
 def test_inference_needs_neither_torch_nor_transformers() -> None:
     code = (
         "import sys\n"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,49 +15,20 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from qa.backends import register_backend
-from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
-from qa.settings import Settings
-from tests.conftest import TAIWAN_ID, live_server
+from tests.fakes import FakeBackend
+from tests.helpers import TAIWAN_ID, live_server
 
 QUESTION = "By how much will China increase its defense spending this year?"
 ENDLESS_MODEL = "endless-live-test"
-endless_closed = threading.Event()
-
-
-class EndlessBackend:
-    """Generates until someone stops listening; records that it was stopped."""
-
-    name = ENDLESS_MODEL
-    uses_llm = False
-
-    def __init__(self, settings: Settings) -> None:
-        pass
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        try:
-            while True:
-                yield "more "
-                time.sleep(0.02)
-        finally:
-            endless_closed.set()
-
-    def complete(self, request: GenerationRequest) -> str:  # pragma: no cover - never asked
-        return "more"
-
-
-register_backend(ENDLESS_MODEL, EndlessBackend)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# generates until someone stops listening; `closed` records that it was stopped
+ENDLESS = FakeBackend(ENDLESS_MODEL, ["more "], delay=0.02, endless=True)
 
 
 @pytest.fixture(scope="module")
-def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
+             fake_backends: Callable[[FakeBackend], FakeBackend]) -> Iterator[str]:
+    fake_backends(ENDLESS)
     with live_server(seeded_dir, tmp_path_factory.mktemp("live"), embedder, rate_limit_per_minute=0,
                      allowed_models=(ENDLESS_MODEL,)) as url:
         yield url
@@ -100,7 +70,7 @@ def test_openai_client_streams_a_cited_completion(openai_client: OpenAI) -> None
 
 
 def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: str) -> None:
-    endless_closed.clear()
+    ENDLESS.closed.clear()
     with httpx.Client(base_url=base_url, timeout=30) as http:
         with http.stream("POST", "/v1/ask/stream", json={"question": QUESTION, "model": ENDLESS_MODEL}) as events:
             assert events.headers["content-type"].startswith("text/event-stream")
@@ -110,7 +80,7 @@ def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: s
                 if seen.count("event: delta") >= 3:
                     break
         # the response is closed: the server notices the disconnect and stops the generator
-        assert endless_closed.wait(10)
+        assert ENDLESS.closed.wait(10)
         assert http.get("/v1/search", params={"q": QUESTION}).status_code == 200
 
 

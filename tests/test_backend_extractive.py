@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.answer_model import AnswerModel
-from qa.backends.base import GenerationRequest, Passage
+from qa.backends.base import GenerationRequest, Passage, Refusal
 from qa.backends.extractive import REFUSAL, ExtractiveBackend
 from qa.embed import Embedder
 from qa.settings import Settings
@@ -46,7 +46,11 @@ WU = ("Taiwan is seeking closer security ties with the United States, Taiwan's V
 
 
 def test_a_question_the_passages_do_not_answer_is_refused(backend: ExtractiveBackend) -> None:
-    assert backend.complete(_request("Who won the 2022 FIFA World Cup?", KOO, WU)) == REFUSAL
+    request = _request("Who won the 2022 FIFA World Cup?", KOO, WU)
+    refusal = backend.complete(request)
+    assert refusal == REFUSAL and isinstance(refusal, Refusal)
+    pieces = list(backend.stream(request))
+    assert "".join(pieces) == REFUSAL and all(isinstance(piece, Refusal) for piece in pieces)
 
 
 def test_sentences_are_ranked_best_first(backend: ExtractiveBackend) -> None:

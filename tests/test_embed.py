@@ -86,6 +86,7 @@ def test_torch_encoder_counts_like_onnx(embedder: Embedder, torch_embedder: Sent
     assert torch_embedder.count_tokens(texts) == embedder.count_tokens(texts)
 
 
+@pytest.mark.integration
 def test_onnx_encoder_refuses_other_models_and_unknown_encoders() -> None:
     with pytest.raises(EmbeddingModelError, match="QA_ENCODER=torch"):
         OnnxEmbedder("sentence-transformers/all-mpnet-base-v2")

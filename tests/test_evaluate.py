@@ -42,8 +42,7 @@ from qa.evaluate import (
 from qa.settings import Settings
 from qa.support import sentence_windows
 from qa.types import Filters
-
-from .conftest import TAIWAN_ID
+from tests.helpers import TAIWAN_ID
 
 # --- retrieval ----------------------------------------------------------------------------------
 
@@ -393,6 +392,7 @@ def test_eval_report_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert expected in out, expected
 
 
+@pytest.mark.integration
 def test_eval_command_with_a_scratch_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [

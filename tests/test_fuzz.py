@@ -20,7 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from qa.embed import Embedder
-from tests.conftest import live_server
+from tests.helpers import live_server
 
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 20}
 SLOW = {"/v1/ask", "/v1/ask/stream", "/v1/chat/completions"}  # each case answers a question

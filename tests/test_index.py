@@ -31,7 +31,7 @@ from qa.ingest import Ingestor
 from qa.settings import PROJECT_ROOT, Settings
 from qa.types import Article
 from qa.vectorstore import FaissStore
-from tests.conftest import cap_docstore
+from tests.helpers import cap_docstore
 
 
 def test_opening_with_another_model_is_a_clear_error(seeded_settings: Settings,
@@ -398,11 +398,12 @@ def test_non_finite_vectors_in_sqlite_are_re_embedded_from_the_chunk_text(
 
 
 def test_docstore_damaged_past_its_header_is_a_clear_error(tmp_path: Path) -> None:
-    from tests.crash_worker import HashEmbedder, article, settings_for
+    from tests.crash_worker import article, settings_for
+    from tests.fakes import FakeEmbedder
 
     settings = settings_for(str(tmp_path / "index"), str(tmp_path / "tiktoken"))
     rng = random.Random(1)
-    with Index.open(settings, embedder=HashEmbedder()) as index:
+    with Index.open(settings, embedder=FakeEmbedder()) as index:
         Ingestor(index, settings).ingest_articles([article(rng, str(i)) for i in range(40)])
         index.docstore._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     docs = settings.index_dir / "docs.sqlite"
@@ -412,4 +413,4 @@ def test_docstore_damaged_past_its_header_is_a_clear_error(tmp_path: Path) -> No
     docs.write_bytes(bytes(data))
     with pytest.raises(IndexDamagedError, match=r"docs.sqlite is not a readable SQLite database \(database disk "
                                                 r"image is malformed\).*`qa ingest`"):
-        Index.open(settings, embedder=HashEmbedder())
+        Index.open(settings, embedder=FakeEmbedder())

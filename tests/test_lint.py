@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # starts ruff and mypy
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from qa.index import Index
 from qa.retrieve import Recency, Retriever, reciprocal_rank_fusion
 from qa.settings import Settings
 from qa.types import Article, Filters
-from tests.conftest import TAIWAN_ID, TRUMP_ID
+from tests.helpers import TAIWAN_ID, TRUMP_ID
 
 # (question, article that answers it, a fact the passage must contain)
 SEED_QUESTIONS = [

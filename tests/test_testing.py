@@ -21,8 +21,7 @@ from qa.testing import (
     assert_refused,
     assert_supported,
 )
-
-from .conftest import TAIWAN_ID, TRUMP_ID
+from tests.helpers import TAIWAN_ID, TRUMP_ID
 
 
 @pytest.fixture(scope="module")
