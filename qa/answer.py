@@ -81,7 +81,7 @@ class Answerer:
         """Events: the passages, the answer text as it is generated, then the checked answer."""
         timings: dict[str, float] = {}
         started = clock = time.perf_counter()
-        backend = self.backends.get(request.model or self.settings.model)
+        backend = self.backends.get(self.settings.model_for(request.model))
 
         standalone = self.standalone_question(request, backend)
         timings["rewrite_ms"] = _ms_since(clock)
@@ -206,14 +206,7 @@ class Answerer:
             if passages and used + cost > self.settings.context_tokens:
                 break
             used += cost
-            passages.append(
-                Passage(
-                    number=len(passages) + 1, article_id=hit.article_id, chunk_id=hit.chunk_id,
-                    title=hit.title, text=hit.text, start=hit.start, end=hit.end,
-                    published=hit.published, url=hit.url, source=hit.source, score=hit.score,
-                    dense_score=hit.dense_score,
-                )
-            )
+            passages.append(Passage.from_hit(hit, len(passages) + 1))
         return passages
 
 

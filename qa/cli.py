@@ -18,9 +18,9 @@ from rich.table import Table
 
 from qa.embed import EmbeddingModelError
 from qa.index import Index, IndexError_
-from qa.loaders import ArticleError, normalize_date
+from qa.loaders import ArticleError
 from qa.settings import Settings, SettingsError
-from qa.types import Filters, SearchResult
+from qa.types import FilterError, Filters, SearchResult
 
 if TYPE_CHECKING:
     from qa.components import Components
@@ -43,7 +43,7 @@ def handles_user_errors(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (IndexError_, EmbeddingModelError, SettingsError, ArticleError) as error:
+        except (IndexError_, EmbeddingModelError, SettingsError, ArticleError, FilterError) as error:
             raise UserError(str(error)) from error
         except sqlite3.Error as error:  # outside a write: a damaged or locked docs.sqlite
             raise UserError(f"the document store cannot be used: {error}. If docs.sqlite is damaged, restore "
@@ -241,13 +241,8 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
 
 def make_filters(source: str | None, published_from: str | None, published_to: str | None,
                  as_of: str | None) -> Filters:
-    """Validated search filters (dates normalized to YYYY-MM-DD)."""
-    return Filters(
-        source=source,
-        published_from=normalize_date(published_from) if published_from else None,
-        published_to=normalize_date(published_to) if published_to else None,
-        as_of=normalize_date(as_of, "as_of") if as_of else None,
-    )
+    """Validated search filters (`Filters.normalized`, the API's rule too)."""
+    return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of).normalized()
 
 
 def shorten(text: str, limit: int) -> str:

@@ -113,7 +113,7 @@ async def completion_chunks(service: Service, request: AskRequest, completion_id
     """`chat.completion.chunk` events: the role, the text as generated, then the sources and the
     citations, then `data: [DONE]`. If the citation check changed the streamed text, the checked
     answer follows it (a stream cannot take text back). Errors: `data: {"error": {...}}`."""
-    model = request.model or service.settings.model
+    model = service.settings.model_for(request.model)
     yield _chunk(completion_id, created, model, ChunkDelta(role="assistant", content=""))
     streamed: list[str] = []
     try:

@@ -105,7 +105,7 @@ class Service:
     def ask(self, request: AskRequest) -> Answer:
         """The checked answer (blocking); BackendError propagates."""
         started = time.perf_counter()
-        model = request.model or self.settings.model
+        model = self.settings.model_for(request.model)
         try:
             answer = self.answerer.ask(request)
         except Exception:
@@ -117,7 +117,7 @@ class Service:
     def stream(self, request: AskRequest) -> Iterator[AnswerEvent]:
         """The answer events (blocking generator), recording the answer metrics."""
         started = time.perf_counter()
-        model = request.model or self.settings.model
+        model = self.settings.model_for(request.model)
         try:
             for event in self.answerer.stream(request):
                 if isinstance(event, FinalEvent):
@@ -165,6 +165,6 @@ class Service:
             log.warning("the write is committed, but the vector file was not saved: %s", error)
 
     def _record(self, answer: Answer, started: float) -> None:
-        model = answer.model or self.settings.model
+        model = self.settings.model_for(answer.model)
         self.metrics.answer_seconds.labels(model).observe(time.perf_counter() - started)
         self.metrics.answers.labels(model, "refused" if answer.refused else "answered").inc()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from qa.types import SearchHit
 
 REFUSAL = "I don't know based on the provided articles."
 """What the answer prompt tells a model to say when the passages do not answer the question."""
@@ -68,6 +71,13 @@ class Passage(msgspec.Struct, kw_only=True):
     source: str | None = None
     score: float = 0.0
     dense_score: float | None = None
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit, number: int) -> Passage:
+        """A search hit as passage [`number`] of a prompt."""
+        return cls(number=number, article_id=hit.article_id, chunk_id=hit.chunk_id, title=hit.title, text=hit.text,
+                   start=hit.start, end=hit.end, published=hit.published, url=hit.url, source=hit.source,
+                   score=hit.score, dense_score=hit.dense_score)
 
 
 class GenerationRequest(msgspec.Struct, kw_only=True):

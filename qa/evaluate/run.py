@@ -88,7 +88,7 @@ def run_eval(
     selected = [q for q in items if q.kind != SKIPPED]
     if limit is not None:
         selected = selected[:limit]
-    report = EvalReport(k=k, model=model or settings.model, n_skipped=sum(q.kind == SKIPPED for q in items),
+    report = EvalReport(k=k, model=settings.model_for(model), n_skipped=sum(q.kind == SKIPPED for q in items),
                         split=split, question_dates=question_dates, limit=limit)
     records_file = open(records_path, "w", encoding="utf-8") if records_path is not None else None  # noqa: SIM115
     gold_index = index if index is not None else getattr(answerer, "index", None)
