@@ -26,13 +26,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from qa.answer import Answerer
 from qa.backends.base import GenerationRequest
 from qa.backends.extractive import ExtractiveBackend
-from qa.embed import get_embedder
+from qa.embed import load_embedder
 from qa.index import Index
 from qa.ingest import Ingestor
 from qa.settings import PROJECT_ROOT, Settings
-from qa.answer import Answerer
 from qa.support import LexicalSemanticScorer
 from qa.types import Article
 
@@ -61,7 +61,7 @@ def recall_floor(positives: list[float], negatives: list[float], keep: float = 0
 
 
 def calibrate_support(eval_dir: Path, settings: Settings) -> None:
-    scorer = LexicalSemanticScorer(get_embedder(settings))
+    scorer = LexicalSemanticScorer(load_embedder(settings))
     supported, unsupported = [], []
     for item in read_jsonl(eval_dir / "rgb" / "en_fact.jsonl.gz"):
         claim = f"{item['query']}: {item['answer']}."
@@ -82,24 +82,26 @@ def calibrate_refusal(eval_dir: Path, settings: Settings, n_questions: int) -> N
     questions = read_jsonl(eval_dir / "squad" / "questions.jsonl.gz")
     rng.shuffle(questions)
     answerable = [q for q in questions if paragraphs[q["gold_ids"][0]]["title"] in indexed_titles][: n_questions // 2]
-    unanswerable = [q for q in questions if paragraphs[q["gold_ids"][0]]["title"] not in indexed_titles][: n_questions // 2]
+    unanswerable = [q for q in questions
+                    if paragraphs[q["gold_ids"][0]]["title"] not in indexed_titles][: n_questions // 2]
     corpus = [p for p in paragraphs.values() if p["title"] in indexed_titles]
     corpus = [p for p in corpus if p["id"] in {q["gold_ids"][0] for q in answerable}] + rng.sample(corpus, 150)
     with tempfile.TemporaryDirectory() as scratch:
         settings = settings.replace(index_dir=Path(scratch) / "index")
-        embedder = get_embedder(settings)
+        embedder = load_embedder(settings)
         with Index.open(settings, embedder=embedder) as index:
             Ingestor(index, settings, progress=True).ingest_articles(
                 Article(id=p["id"], title=p["title"], text=p["text"]) for p in corpus
             )
             answerer = Answerer(index, settings)
-            extractive = ExtractiveBackend(settings)
+            extractive = ExtractiveBackend(settings, embedder, answerer.answer_model())
             scores: dict[str, tuple[list[float], list[float]]] = {"passage": ([], []), "sentence": ([], [])}
             for label, group in ((0, answerable), (1, unanswerable)):
                 for q in group:
                     passages = answerer.pack(answerer.retriever.search(q["question"], settings.search_k).hits)
                     scores["passage"][label].append(max(p.dense_score or 0 for p in passages))
-                    ranked = extractive.rank_sentences(GenerationRequest(messages=[], question=q["question"], passages=passages))
+                    ranked = extractive.rank_sentences(GenerationRequest(messages=[], question=q["question"],
+                                                                         passages=passages))
                     scores["sentence"][label].append(ranked[0][0] if ranked else 0.0)
     threshold, caught = recall_floor(*scores["passage"], keep=1.0)
     print(f"min_passage_score = {threshold}  (keeps every answerable question, refuses {caught:.0%} of "

@@ -28,9 +28,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qa.answer_model import load_answer_model  # noqa: E402
 from qa.backends.base import GenerationRequest, Passage  # noqa: E402
 from qa.backends.extractive import ExtractiveBackend  # noqa: E402
-from qa.embed import get_embedder  # noqa: E402
+from qa.embed import load_embedder  # noqa: E402
 from qa.evaluate import contains_gold  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
@@ -58,9 +59,11 @@ def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, setti
     """Per question: best probability and whether the top sentence(s) contain gold, with and without
     the gold article(s)."""
     settings = settings.replace(index_dir=index_dir)
-    backend = ExtractiveBackend(settings)
+    embedder = load_embedder(settings)
+    model = load_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads)
+    backend = ExtractiveBackend(settings, embedder, model)
     rows = []
-    with Index.open(settings, embedder=get_embedder(settings), writable=False) as index:
+    with Index.open(settings, embedder=embedder, writable=False) as index:
         retriever = Retriever(index, settings)
         for q in questions:
             filters = Filters(as_of=q["date"][:10]) if as_of and q.get("date") else None

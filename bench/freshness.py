@@ -25,8 +25,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from qa.cli import open_index  # noqa: E402
+from qa.embed import load_embedder  # noqa: E402
 from qa.evaluate import load_questions, recall_at_k, select_questions  # noqa: E402
+from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
 from qa.types import Filters  # noqa: E402
@@ -61,10 +62,11 @@ def main() -> None:
                                 settings.replace(recency_weight=weight, recency_half_life_days=half_life,
                                                  search_candidates=candidates), True))
 
-    table = Table(title=f"{args.questions.name}: {len(questions)} dev questions with gold ids, recall of the gold article")
+    table = Table(title=f"{args.questions.name}: {len(questions)} dev questions with gold ids, "
+                        "recall of the gold article")
     for column in ("setting", *(f"r@{d}" for d in DEPTHS)):
         table.add_column(column, justify="left" if column == "setting" else "right")
-    with open_index(settings, writable=False) as index:
+    with Index.open(settings, embedder=load_embedder(settings), writable=False) as index:
         n_articles, n_chunks = index.docstore.count()
         for label, config, as_of in configs:
             retriever = Retriever(index, config)

@@ -28,9 +28,9 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
-import sys
 import time
 from pathlib import Path
 
@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from qa.embed import get_embedder  # noqa: E402
+from qa.embed import load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import Settings  # noqa: E402
@@ -82,7 +82,7 @@ QUESTIONS = [
 
 
 def load() -> str:
-    return "%.2f %.2f %.2f" % os.getloadavg()
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:
@@ -113,7 +113,7 @@ def build_corpus_index(corpus: Path, limit: int, directory: Path, settings: Sett
         QUESTIONS[:] = [t for t in titles if t][: len(QUESTIONS)]
     settings = settings.replace(index_dir=directory)
     started = time.perf_counter()
-    with Index.open(settings, embedder=get_embedder(settings)) as index:
+    with Index.open(settings, embedder=load_embedder(settings)) as index:
         report = Ingestor(index, settings, progress=None).ingest_paths([sample])
         index.save()
     log.print(f"ingested {len(report.added)} articles from {corpus.name} in "
@@ -134,7 +134,7 @@ class Server:
                    "--port", str(self.port), "--index", str(index_dir)]
         if model:
             command += ["--model", model]
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout: float) -> dict:
@@ -218,7 +218,7 @@ def paired_query_cost(settings: Settings, index_dir: Path, base_url: str, rounds
     pair, `Retriever.search` (what /v1/search runs: dense + BM25 + fusion + fetch) is timed too,
     to split the service's extra time between retrieval and the HTTP layer."""
     settings = settings.replace(index_dir=index_dir)
-    embedder = get_embedder(settings)
+    embedder = load_embedder(settings)
     index = Index.open(settings, embedder=embedder, writable=False, create=False)
     store = index.vectors
     n = max(k, settings.search_candidates)  # what the retriever asks FAISS for

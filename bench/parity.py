@@ -29,7 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from qa.embed import get_embedder
+from qa.embed import load_embedder
 from qa.settings import PROJECT_ROOT, Settings
 
 EVAL = PROJECT_ROOT.parent / "shared" / "eval"
@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--distractors", type=int, default=500)
     parser.add_argument("--sets", default="squad,realtimeqa")
     args = parser.parse_args()
-    encoders = {"onnx int8": get_embedder(Settings(encoder="onnx")), "torch fp32": get_embedder(Settings(encoder="torch"))}
+    encoders = {"onnx int8": load_embedder(Settings(encoder="onnx")),
+                "torch fp32": load_embedder(Settings(encoder="torch"))}
     table = Table(title="Dense retrieval, ONNX int8 vs torch fp32 (all-MiniLM-L6-v2)")
     for column in ("set", "questions", "passages", "encoder", "recall@5", "MRR@10", "docs/s",
                    "top-1 agreement", "top-5 overlap"):
@@ -102,7 +103,7 @@ def main() -> None:
         top1 = 100 * float(np.mean(onnx_ranked[:, 0] == torch_ranked[:, 0]))
         top5 = 100 * float(np.mean([len(set(a[:5]) & set(b[:5])) / 5 for a, b in zip(onnx_ranked, torch_ranked)]))
         scores = {enc: metrics(ranked, ids, golds) for enc, (ranked, _) in results.items()}
-        for enc, (ranked, rate) in results.items():
+        for enc, (_ranked, rate) in results.items():
             table.add_row(name, str(len(questions)), str(len(corpus)), enc, f"{scores[enc][0]:.1f}",
                           f"{scores[enc][1]:.1f}", f"{rate:.0f}", "", "")
         delta = [scores["onnx int8"][i] - scores["torch fp32"][i] for i in (0, 1)]

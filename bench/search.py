@@ -38,6 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import contextlib
+
 from qa.vectorstore import FaissStore, factory_string  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 170)
@@ -163,10 +165,8 @@ def reset_peak() -> None:
 
 def release_memory() -> None:
     gc.collect()
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
 
 
 # -- building and measuring --------------------------------------------------------------------------
@@ -291,7 +291,8 @@ def skip_reason(index_type: str, n: int, dim: int, args: argparse.Namespace) -> 
     full_vectors = spec == "Flat" or spec.startswith("HNSW") or spec.endswith(",Flat")
     if full_vectors and n * dim * 4 / 2**30 > args.max_raw_gib:
         return (f"skipped {spec} at {n:,}: it keeps the raw float32 vectors, "
-                f"{n * dim * 4 / 2**30:.1f} GiB > --max-raw-gib {args.max_raw_gib} (use a compressed code, e.g. SQ8/PQ)")
+                f"{n * dim * 4 / 2**30:.1f} GiB > --max-raw-gib {args.max_raw_gib} "
+                "(use a compressed code, e.g. SQ8/PQ)")
     return None
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import msgspec
 
+from qa.answer_model import AnswerModel, load_answer_model
 from qa.answer_types import (
     Answer,
     AnswerEvent,
@@ -17,16 +17,13 @@ from qa.answer_types import (
     FinalEvent,
     PassagesEvent,
 )
-from qa.answer_model import get_answer_model
-from qa.backends import Backend, GenerationRequest, Passage, get_backend
-from qa.backends.extractive import REFUSAL
+from qa.backends import REFUSAL, Backend, Backends, GenerationRequest, Passage, Refusal
 from qa.citations import CheckedAnswer, check_answer
-from qa.cpu_gate import cpu_gate
-from qa.embed import get_embedder
+from qa.cpu_gate import FifoGate, cpu_gate
 from qa.followup import standalone as resolve_follow_up
 from qa.index import Index
 from qa.prompts import delimit, load_prompt
-from qa.retrieve import Retriever
+from qa.retrieve import Retriever, Searcher
 from qa.settings import Settings
 from qa.support import SupportScorer, make_scorer, relevance_scores
 from qa.tokens import count_tokens, get_encoding
@@ -34,29 +31,42 @@ from qa.types import SearchHit
 
 REFUSAL_MESSAGE = "The articles don't cover this: none of the retrieved passages answers the question."
 PASSAGE_OVERHEAD_TOKENS = 24  # the <passage ...> wrapper around each passage in the prompt
-_REFUSAL_PATTERNS = re.compile(
-    r"don['’]t know based on|do not know based on|passages do not (contain|mention|say)|"
-    r"no information (about|on)|not (mentioned|covered) in the (passages|articles)",
-    re.IGNORECASE,
-)
 
 
 class Answerer:
     """Composes cited answers from an index with a pluggable backend."""
 
-    def __init__(self, index: Index, settings: Settings, *, scorer: SupportScorer | None = None) -> None:
+    def __init__(self, index: Index, settings: Settings, *, backends: Backends | None = None,
+                 retriever: Searcher | None = None, scorer: SupportScorer | None = None,
+                 gate: FifoGate | None = None, answer_model: Callable[[], AnswerModel] | None = None) -> None:
+        """Everything is handed down by the service (`qa.components`); what is not given is built
+        here from `settings` and the index's embedder (scripts and tests)."""
         self.index = index
         self.settings = settings
-        self.retriever = Retriever(index, settings)
-        self.embedder = get_embedder(settings)
-        self.scorer = scorer or make_scorer(settings, self.embedder)
+        self.embedder = index.embedder  # the model the index was opened with: queries and checks agree
+        self.answer_model = answer_model or _loader(settings)
+        self._owns_backends = backends is None
+        self.backends = backends or Backends(settings, self.embedder, self.answer_model)
+        self.retriever: Searcher = retriever or Retriever(index, settings)
+        self.scorer = scorer or make_scorer(settings, self.embedder, judge=self.backends.local)
         self.encoding = get_encoding(settings.tiktoken_encoding, settings.tiktoken_cache_dir)
         self.answer_prompt = load_prompt(settings.prompts_dir, "answer")
         self.rewrite_prompt = load_prompt(settings.prompts_dir, "rewrite")
-        self.gate = cpu_gate(settings.cpu_workers)
+        self.gate = gate or cpu_gate(settings.cpu_workers)
         if settings.model == "extractive":
             # built now, not on the first question (with QA_ANSWER_MODEL_WEIGHT > 0 it loads the model)
-            get_backend(settings.model, settings)
+            self.backends.get(settings.model)
+
+    def close(self) -> None:
+        """Close the backends this answerer built itself (the service closes the ones it hands down)."""
+        if self._owns_backends:
+            self.backends.close()
+
+    def __enter__(self) -> Answerer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def ask(self, request: AskRequest) -> Answer:
         """The checked, cited answer to `request`."""
@@ -71,7 +81,7 @@ class Answerer:
         """Events: the passages, the answer text as it is generated, then the checked answer."""
         timings: dict[str, float] = {}
         started = clock = time.perf_counter()
-        backend = get_backend(request.model or self.settings.model, self.settings)
+        backend = self.backends.get(self.settings.model_for(request.model))
 
         standalone = self.standalone_question(request, backend)
         timings["rewrite_ms"] = _ms_since(clock)
@@ -91,6 +101,7 @@ class Answerer:
             backend.uses_llm and max(p.dense_score or 0.0 for p in passages) < self.settings.min_passage_score)
         clock = time.perf_counter()
         pieces: list[str] = []
+        declined = False  # the backend said the passages do not answer
         if not refused_early:
             generation = GenerationRequest(
                 messages=self.answer_prompt.render(
@@ -109,26 +120,30 @@ class Answerer:
                     piece = next(stream, None)
                 if piece is None:
                     break
-                pieces.append(piece)
-                yield DeltaEvent(text=piece)
+                declined = declined or isinstance(piece, Refusal)
+                if piece:
+                    text = str(piece)  # plain str: msgspec encodes no str subclass
+                    pieces.append(text)
+                    yield DeltaEvent(text=text)
         timings["generate_ms"] = _ms_since(clock)
 
         clock = time.perf_counter()
         raw = "".join(pieces).strip()
         checked = None
-        if raw and not _REFUSAL_PATTERNS.search(raw):
+        if raw and not declined:
             with self.gate.slot():
                 checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
         # The extractive backend only answers with sentences relevant enough; an LLM may stray.
         refused = checked is None or not checked.citations or (
             backend.uses_llm and not self._answers(standalone, checked, passages))
+        answer_text, citations = ("", []) if refused or checked is None else (checked.text, checked.citations)
         timings["check_ms"] = _ms_since(clock)
         timings["total_ms"] = _ms_since(started)
         yield FinalEvent(
             answer=Answer(
-                answer=REFUSAL_MESSAGE if refused else checked.text,
+                answer=REFUSAL_MESSAGE if refused else answer_text,
                 refused=refused,
-                citations=[] if refused else checked.citations,
+                citations=citations,
                 passages=passages,
                 timings={name: round(value, 1) for name, value in timings.items()},
                 question=request.question,
@@ -174,7 +189,7 @@ class Answerer:
         """Fewer, better passages for an LLM: ordered by the answer model's probability that one of
         their sentences answers the question, those below `llm_passage_floor` left out (the best
         one is always kept), renumbered [1]..[n]."""
-        model = get_answer_model(str(self.settings.answer_model_dir or ""), self.settings.answer_model_threads)
+        model = self.answer_model()
         best = [0.0] * len(passages)
         for score in model.score(question, [p.text for p in passages]):
             best[score.passage] = max(best[score.passage], score.probability)
@@ -184,20 +199,14 @@ class Answerer:
 
     def pack(self, hits: list[SearchHit]) -> list[Passage]:
         """Number the hits [1]..[n], keeping as many as fit the prompt's token budget."""
-        passages, used = [], 0
+        passages: list[Passage] = []
+        used = 0
         for hit in hits:
             cost = count_tokens(hit.text, self.encoding) + PASSAGE_OVERHEAD_TOKENS
             if passages and used + cost > self.settings.context_tokens:
                 break
             used += cost
-            passages.append(
-                Passage(
-                    number=len(passages) + 1, article_id=hit.article_id, chunk_id=hit.chunk_id,
-                    title=hit.title, text=hit.text, start=hit.start, end=hit.end,
-                    published=hit.published, url=hit.url, source=hit.source, score=hit.score,
-                    dense_score=hit.dense_score,
-                )
-            )
+            passages.append(Passage.from_hit(hit, len(passages) + 1))
         return passages
 
 
@@ -215,3 +224,15 @@ def _prompt_passage(passage: Passage) -> dict[str, object]:
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
+
+
+def _loader(settings: Settings) -> Callable[[], AnswerModel]:
+    """Loads the answer model on first call, then returns that one."""
+    loaded: list[AnswerModel] = []
+
+    def load() -> AnswerModel:
+        if not loaded:
+            loaded.append(load_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads))
+        return loaded[0]
+
+    return load

@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -148,7 +147,8 @@ class AnswerModel:
         return scores
 
 
-def _short_answer(logits: np.ndarray, first: int, last: int, offsets: list[tuple[int, int]], max_tokens: int = 12) -> Span | None:
+def _short_answer(logits: np.ndarray, first: int, last: int, offsets: list[tuple[int, int]],
+                  max_tokens: int = 12) -> Span | None:
     """The best (start, end) word-piece pair inside a sentence, as characters of the passage."""
     if last <= first:
         return None
@@ -161,7 +161,7 @@ def _short_answer(logits: np.ndarray, first: int, last: int, offsets: list[tuple
     return best_span
 
 
-@lru_cache(maxsize=2)
-def get_answer_model(model_dir: str = "", threads: int = 0) -> AnswerModel:
-    """The process-wide answer model (loading takes ~0.3 s)."""
+def load_answer_model(model_dir: str = "", threads: int = 0) -> AnswerModel:
+    """The answer model in `model_dir` (default: the shipped one); loading takes ~0.3 s, so the
+    service loads it once (`qa.components`) and hands it down."""
     return AnswerModel(Path(model_dir) if model_dir else None, threads)

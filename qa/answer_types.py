@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from qa.backends.base import Message, Passage
@@ -33,6 +35,10 @@ class Citation(msgspec.Struct, kw_only=True):
     source: str | None = None
 
 
+SentenceAction = Literal["kept", "recited", "dropped"]
+"""kept: its own citations support it; recited: another passage does, and is cited instead; dropped: none does."""
+
+
 class SentenceCheck(msgspec.Struct, kw_only=True):
     """What the citation check did with one answer sentence."""
 
@@ -40,7 +46,7 @@ class SentenceCheck(msgspec.Struct, kw_only=True):
     cited: list[int]  # markers the model gave
     supported_by: list[int]  # markers kept after the check
     support: float  # best support score among the kept markers (0..1)
-    action: str  # kept | recited | dropped
+    action: SentenceAction
 
 
 class Answer(msgspec.Struct, kw_only=True):

@@ -83,7 +83,8 @@ class ChunkerConfig:
             raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
         if not 0 <= self.overlap_tokens < self.max_tokens:
             raise ValueError(
-                f"overlap_tokens must be in [0, max_tokens), got {self.overlap_tokens} with max_tokens={self.max_tokens}"
+                f"overlap_tokens must be in [0, max_tokens), got {self.overlap_tokens} "
+                f"with max_tokens={self.max_tokens}"
             )
 
 

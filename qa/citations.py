@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.answer_types import Citation, SentenceCheck
+from qa.answer_types import Citation, SentenceAction, SentenceCheck
 from qa.backends.base import Passage
 from qa.chunk import is_abbreviation
 from qa.support import SupportScorer
@@ -92,7 +92,7 @@ def check_answer(
             score, span = scorer.best_support(sentence.text, by_number[number].text)
             if score >= threshold:
                 supported[number] = (score, span)
-        action = "kept"
+        action: SentenceAction = "kept"
         if not supported:
             candidates = {
                 p.number: scorer.best_support(sentence.text, p.text) for p in passages if p.number not in valid

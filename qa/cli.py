@@ -9,18 +9,21 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from qa.embed import EmbeddingModelError, get_embedder
+from qa.embed import EmbeddingModelError
 from qa.index import Index, IndexError_
-from qa.loaders import ArticleError, normalize_date
+from qa.loaders import ArticleError
 from qa.settings import Settings, SettingsError
-from qa.types import Filters, SearchResult
+from qa.types import FilterError, Filters, SearchResult
+
+if TYPE_CHECKING:
+    from qa.components import Components
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,7 +43,7 @@ def handles_user_errors(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (IndexError_, EmbeddingModelError, SettingsError, ArticleError) as error:
+        except (IndexError_, EmbeddingModelError, SettingsError, ArticleError, FilterError) as error:
             raise UserError(str(error)) from error
         except sqlite3.Error as error:  # outside a write: a damaged or locked docs.sqlite
             raise UserError(f"the document store cannot be used: {error}. If docs.sqlite is damaged, restore "
@@ -58,10 +61,11 @@ def load_settings(ctx: click.Context, **overrides: Any) -> Settings:
     return base.replace(**overrides)
 
 
-def open_index(settings: Settings, *, writable: bool, embedder: bool = True, create: bool = False) -> Index:
-    """Open the configured index, loading the embedding model when it is needed."""
-    model = get_embedder(settings) if embedder else None
-    return Index.open(settings, embedder=model, writable=writable, create=create)
+def components(settings: Settings) -> Components:
+    """The command's composition root: loads the embedding model (`qa.components`)."""
+    from qa.components import Components
+
+    return Components(settings)
 
 
 index_option = click.option(
@@ -102,11 +106,9 @@ def main(ctx: click.Context) -> None:
 def ingest(ctx: click.Context, paths: tuple[Path, ...], index_dir: Path | None, no_sync: bool,
            progress: bool) -> None:
     """Ingest articles from files and folders (.txt .md .jsonl .jsonl.gz .html)."""
-    from qa.ingest import Ingestor
-
     settings = load_settings(ctx, index_dir=index_dir)
-    with open_index(settings, writable=True, create=True) as index:
-        report = Ingestor(index, settings, progress=progress).ingest_paths(list(paths), sync=not no_sync)
+    with components(settings) as root, root.open_index(writable=True, create=True) as index:
+        report = root.ingestor(index, progress=progress).ingest_paths(list(paths), sync=not no_sync)
         n_articles, n_chunks = index.docstore.count()
     for problem in report.problems:
         err_console.print(f"[yellow]skipped[/] {problem}", highlight=False, soft_wrap=True)
@@ -135,12 +137,10 @@ def search(ctx: click.Context, question: str, k: int | None, source: str | None,
            published_from: str | None, published_to: str | None, as_of: str | None, as_json: bool,
            index_dir: Path | None) -> None:
     """Find the passages most relevant to QUESTION."""
-    from qa.retrieve import Retriever
-
     settings = load_settings(ctx, index_dir=index_dir)
     filters = make_filters(source, published_from, published_to, as_of)
-    with open_index(settings, writable=False) as index:
-        result = Retriever(index, settings).search(question, k or settings.search_k, filters)
+    with components(settings) as root, root.open_index(writable=False) as index:
+        result = root.retriever(index).search(question, k or settings.search_k, filters)
     if as_json:
         results = msgspec.to_builtins([SearchResult.from_hit(hit) for hit in result.hits])
         click.echo(json.dumps({"results": results}, ensure_ascii=False, indent=2))
@@ -169,7 +169,7 @@ def search(ctx: click.Context, question: str, k: int | None, source: str | None,
 def delete(ctx: click.Context, article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     """Delete articles (their text and vectors) by id."""
     settings = load_settings(ctx, index_dir=index_dir)
-    with open_index(settings, writable=True, embedder=False) as index:
+    with Index.open(settings, embedder=None, writable=True) as index:  # no model needed
         deleted = index.delete(list(article_ids))
     for article_id in article_ids:
         if article_id in deleted:
@@ -188,7 +188,7 @@ def delete(ctx: click.Context, article_ids: tuple[str, ...], index_dir: Path | N
 def list_articles(ctx: click.Context, limit: int, index_dir: Path | None) -> None:
     """List the articles in the index."""
     settings = load_settings(ctx, index_dir=index_dir)
-    with open_index(settings, writable=False, embedder=False) as index:
+    with Index.open(settings, embedder=None, writable=False) as index:
         stored = index.docstore.list_articles(limit=limit)
         n_articles, n_chunks = index.docstore.count()
     table = Table(title=f"{n_articles} articles, {n_chunks} chunks in {settings.index_dir}")
@@ -213,16 +213,15 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
         published_from: str | None, published_to: str | None, as_of: str | None, as_json: bool,
         index_dir: Path | None) -> None:
     """Answer QUESTION from the articles, citing the passages behind every sentence."""
-    from qa.answer import Answerer
     from qa.answer_types import AskRequest
     from qa.backends import BackendError, UnknownBackendError
 
     settings = load_settings(ctx, index_dir=index_dir)
     request = AskRequest(question=question, k=k, model=model,
                          filters=make_filters(source, published_from, published_to, as_of))
-    with open_index(settings, writable=False) as index:
+    with components(settings) as root, root.open_index(writable=False) as index:
         try:
-            answer = Answerer(index, settings).ask(request)
+            answer = root.answerer(index).ask(request)
         except (BackendError, UnknownBackendError) as error:
             raise UserError(str(error)) from error
     if as_json:
@@ -240,14 +239,10 @@ def ask(ctx: click.Context, question: str, k: int | None, model: str | None, sou
         console.print(table)
 
 
-def make_filters(source: str | None, published_from: str | None, published_to: str | None, as_of: str | None) -> Filters:
-    """Validated search filters (dates normalized to YYYY-MM-DD)."""
-    return Filters(
-        source=source,
-        published_from=normalize_date(published_from) if published_from else None,
-        published_to=normalize_date(published_to) if published_to else None,
-        as_of=normalize_date(as_of, "as_of") if as_of else None,
-    )
+def make_filters(source: str | None, published_from: str | None, published_to: str | None,
+                 as_of: str | None) -> Filters:
+    """Validated search filters (`Filters.normalized`, the API's rule too)."""
+    return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of).normalized()
 
 
 def shorten(text: str, limit: int) -> str:
@@ -322,14 +317,10 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
     with no answers and no gold_ids (or "answerable": false) should be refused. Questions with
     answers but no gold_ids are skipped (their evidence is unknown).
     """
-    import contextlib
-    import itertools
-    import tempfile
-
     from qa.backends import BackendError, UnknownBackendError
     from qa.evaluate import QuestionFileError, load_questions, run_eval, select_questions
-    from qa.ingest import Ingestor
-    from qa.loaders import iter_paths, load_path
+    from qa.evaluate.run import eval_index
+    from qa.ingest import IngestReport
     from qa.types import LoadProblem
 
     if (corpus_limits or keep_index) and not corpora:
@@ -353,33 +344,20 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
         raise UserError(f"no questions to evaluate in {questions_path}"
                         + (f" with split {split!r}" if split else ""))
 
-    def articles(path: Path, first: int | None):  # noqa: ANN202 - streamed: never all in memory
-        for item in iter_paths([path]):
-            if isinstance(item, LoadProblem):
-                err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
-                continue
-            loaded = (a for a in load_path(item) if not _report_problem(a))
-            yield from itertools.islice(loaded, first) if first else loaded
+    def problem(item: LoadProblem) -> None:
+        err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
 
-    with contextlib.ExitStack() as stack:
-        if corpora:
-            folder = keep_index or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-")))
-            settings = load_settings(ctx, index_dir=folder / "index" if keep_index is None else folder)
-            index = stack.enter_context(open_index(settings, writable=True, create=True))
-            ingestor = Ingestor(index, settings, progress=progress)
-            for path, first in zip(corpora, per_corpus):
-                report = ingestor.ingest_articles(articles(path, first), origin=str(path.resolve()))
-                err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
-                                  f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)",
-                                  highlight=False)
-        else:
-            settings = load_settings(ctx, index_dir=index_dir)
-            index = stack.enter_context(open_index(settings, writable=False))
+    def ingested(path: Path, report: IngestReport) -> None:
+        err_console.print(f"{path}: {report.accepted} articles ({len(report.added)} new, "
+                          f"{report.chunks_embedded} chunks embedded in {report.seconds:.0f} s)", highlight=False)
+
+    with eval_index(load_settings(ctx, index_dir=index_dir), corpora, per_corpus, keep_index, progress=progress,
+                    on_problem=problem, on_ingested=ingested) as (settings, root, index):
         n_articles, n_chunks = index.docstore.count()
         try:
             result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress,
                               question_dates=question_dates, split=split, leave_out_gold=leave_out_gold,
-                              records_path=records_path)
+                              records_path=records_path, components=root)
         except (BackendError, UnknownBackendError) as error:
             raise UserError(str(error)) from error
 
@@ -397,16 +375,6 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
                               f"index {n_articles} articles / {n_chunks} chunks")
 
 
-def _report_problem(item: Any) -> bool:
-    """Print a corpus line that could not be loaded; True if `item` was such a problem."""
-    from qa.types import LoadProblem
-
-    if isinstance(item, LoadProblem):
-        err_console.print(f"[yellow]skipped[/] {item}", highlight=False, soft_wrap=True)
-        return True
-    return False
-
-
 def print_eval_report(result: Any, title: str) -> None:
     """The metrics of an `EvalReport` as rich tables."""
 
@@ -414,8 +382,10 @@ def print_eval_report(result: Any, title: str) -> None:
         return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
     table = Table(title=title, title_justify="left")
-    for column, justify in (("group", "left"), ("metric", "left"), ("value", "right"), ("over", "right")):
-        table.add_column(column, justify=justify)
+    for column in ("group", "metric"):
+        table.add_column(column, justify="left")
+    for column in ("value", "over"):
+        table.add_column(column, justify="right")
     rows = [
         ("retrieval", f"recall@{result.k}", result.recall_at_k, f"{result.n_retrieval} questions"),
         ("", f"answer recall@{result.k}", result.answer_recall_at_k, "a passage holds a gold answer"),

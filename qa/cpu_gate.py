@@ -60,12 +60,6 @@ class FifoGate:
                 self._running -= 1
 
 
-_gates: dict[int, FifoGate] = {}
-_gates_lock = threading.Lock()
-
-
 def cpu_gate(workers: int = 0) -> FifoGate:
-    """The process-wide gate with `workers` slots (0: one per core)."""
-    slots = workers if workers > 0 else (os.cpu_count() or 1)
-    with _gates_lock:
-        return _gates.setdefault(slots, FifoGate(slots))
+    """A gate with `workers` slots (0: one per core). The service builds one and shares it."""
+    return FifoGate(workers if workers > 0 else (os.cpu_count() or 1))

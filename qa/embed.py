@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -219,25 +218,11 @@ def _load_sentence_transformer(path_or_name: str, device: str):  # noqa: ANN202
         ) from error
 
 
-_shared: dict[tuple, Embedder] = {}
-_shared_lock = threading.Lock()
-
-
-def get_embedder(settings: "Settings") -> Embedder:
-    """The embedder `settings.encoder` selects, loaded once per process and shared (CLI, API, backends)."""
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder `settings.encoder` selects, loaded now (the service loads one, `qa.components`,
+    and hands it down)."""
     if settings.encoder == "onnx":
-        key: tuple = ("onnx", settings.embedding_model, settings.embed_batch_size, settings.encoder_threads)
-    else:
-        key = ("torch", settings.embedding_model, settings.device, settings.embed_batch_size)
-    with _shared_lock:
-        if key not in _shared:
-            if settings.encoder == "onnx":
-                _shared[key] = OnnxEmbedder(
-                    settings.embedding_model, batch_size=settings.embed_batch_size,
-                    threads=settings.encoder_threads,
-                )
-            else:
-                _shared[key] = SentenceTransformerEmbedder(
-                    settings.embedding_model, device=settings.device, batch_size=settings.embed_batch_size
-                )
-        return _shared[key]
+        return OnnxEmbedder(settings.embedding_model, batch_size=settings.embed_batch_size,
+                            threads=settings.encoder_threads)
+    return SentenceTransformerEmbedder(settings.embedding_model, device=settings.device,
+                                       batch_size=settings.embed_batch_size)

@@ -12,7 +12,6 @@ same text encoded alone by about as much as int8 differs from fp32 (cosine ~0.99
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -82,7 +81,8 @@ class QueryBatcher:
 
     def _take(self) -> list[_Request]:
         """The oldest waiting requests, at least one, up to `max_texts` texts."""
-        batch, total = [], 0
+        batch: list[_Request] = []
+        total = 0
         while self._pending and (not batch or total + len(self._pending[0].texts) <= self.max_texts):
             total += len(self._pending[0].texts)
             batch.append(self._pending.pop(0))
@@ -96,16 +96,7 @@ class QueryBatcher:
         return request.vectors
 
 
-_batchers: "weakref.WeakKeyDictionary[object, QueryBatcher]" = weakref.WeakKeyDictionary()
-_batchers_lock = threading.Lock()
-
-
 def query_batcher(embedder: Embedder) -> QueryBatcher:
-    """The one batcher of `embedder` in this process (created on first use)."""
-    if isinstance(embedder, QueryBatcher):
-        return embedder
-    with _batchers_lock:
-        batcher = _batchers.get(embedder)
-        if batcher is None:
-            batcher = _batchers[embedder] = QueryBatcher(embedder)
-        return batcher
+    """`embedder` as a `QueryBatcher` (itself when it is one already). Share the one batcher:
+    concurrent queries batch only through the same one."""
+    return embedder if isinstance(embedder, QueryBatcher) else QueryBatcher(embedder)

@@ -19,131 +19,42 @@ start from nothing next to old vectors. A write the disk refuses is an `IndexSto
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
-import json
 import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from qa.docstore import ChunkRow, DocStore, StoredArticle
-from qa.embed import TORCH_EXTRA_HINT, Embedder, encoder_identity, model_identity
+from qa.embed import Embedder
+from qa.index_errors import (
+    IndexDamagedError,
+    IndexError_,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexStorageError,
+    storage_error,
+)
+from qa.manifest import MANIFEST_FILE, Manifest, load_manifest, read_manifest
 from qa.settings import Settings
 from qa.types import Chunk
 from qa.vectorstore import FaissStore, VectorStoreError
 
-MANIFEST_VERSION = 1
-MANIFEST_FILE = "manifest.json"
+__all__ = [  # the errors are raised through Index, and imported from here
+    "DOCS_FILE", "VECTORS_FILE", "Index", "IndexDamagedError", "IndexError_", "IndexLockedError",
+    "IndexMismatchError", "IndexMissingError", "IndexStorageError", "Manifest",
+]
+
 DOCS_FILE = "docs.sqlite"
 VECTORS_FILE = "vectors.faiss"
 LEFTOVER_PATTERNS = (f"{VECTORS_FILE}.tmp*", f"{MANIFEST_FILE}.tmp*")  # of a writer that died mid-save
 log = logging.getLogger("qa.index")
-
-
-class IndexError_(RuntimeError):
-    """Base class for index problems a user can fix; the message says how."""
-
-
-class IndexMismatchError(IndexError_):
-    """The index was built with another embedding model or chunker than the one configured."""
-
-
-class IndexLockedError(IndexError_):
-    """Another process is writing to this index."""
-
-
-class IndexMissingError(IndexError_):
-    """There is no index at the configured location."""
-
-
-class IndexDamagedError(IndexError_):
-    """A file of the index is missing or unreadable; the message names it and the way out."""
-
-
-class IndexStorageError(IndexError_):
-    """The disk refused a write (full, read-only, failing, locked); nothing of that write was stored."""
-
-    def __init__(self, message: str, *, disk_full: bool) -> None:
-        super().__init__(message)
-        self.disk_full = disk_full
-
-
-def storage_error(error: BaseException, path: Path, what: str) -> IndexStorageError:
-    """`error` (an OSError or SQLite error) from writing `path`, as an `IndexStorageError`."""
-    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        isinstance(error, sqlite3.Error)
-        and (getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error))
-    )
-    locked = isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
-    reason = "the disk is full" if full else "another program holds it locked" if locked else \
-        "the disk refused the write"
-    return IndexStorageError(f"cannot write {path}: {reason} ({error}); {what}", disk_full=full)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What an index was built with; an index only opens with the same model and chunker."""
-
-    version: int
-    embedding_model: str
-    dimension: int
-    chunk_tokens: int
-    chunk_overlap_tokens: int
-    tiktoken_encoding: str
-    index_type: str
-    # What computed the vectors (`encoder_identity`); manifests from before the ONNX encoder
-    # have none and were built with torch.
-    encoder: str = ""
-
-    @property
-    def built_by(self) -> str:
-        return self.encoder or encoder_identity("torch", self.embedding_model)
-
-    @classmethod
-    def for_settings(cls, settings: Settings, dimension: int) -> "Manifest":
-        return cls(
-            version=MANIFEST_VERSION,
-            embedding_model=model_identity(settings.embedding_model),
-            dimension=dimension,
-            chunk_tokens=settings.chunk_tokens,
-            chunk_overlap_tokens=settings.chunk_overlap_tokens,
-            tiktoken_encoding=settings.tiktoken_encoding,
-            index_type=settings.index_type,
-            encoder=encoder_identity(settings.encoder, settings.embedding_model),
-        )
-
-    def check(self, settings: Settings, where: Path) -> None:
-        """Raise `IndexMismatchError` when `settings` would build a different index."""
-        wanted = model_identity(settings.embedding_model)
-        if wanted != self.embedding_model:
-            raise IndexMismatchError(
-                f"the index in {where} was built with embedding model {self.embedding_model!r}, "
-                f"but {wanted!r} is configured. Use the same model (QA_EMBEDDING_MODEL), or another "
-                "--index folder for the new model."
-            )
-        wanted_encoder = encoder_identity(settings.encoder, settings.embedding_model)
-        if wanted_encoder != self.built_by:
-            kind = self.built_by.split(":", 1)[0]
-            setting = "onnx" if kind == "onnx-int8" else f"{kind} ({TORCH_EXTRA_HINT})" if kind == "torch" else kind
-            raise IndexMismatchError(
-                f"the index in {where} was built by encoder {self.built_by!r}, but {wanted_encoder!r} "
-                f"is configured, and vectors from two encoders must not be mixed. Set QA_ENCODER={setting} "
-                "to use this index, or ingest again into a new --index folder with the configured encoder."
-            )
-        for name in ("chunk_tokens", "chunk_overlap_tokens", "tiktoken_encoding"):
-            if getattr(settings, name) != getattr(self, name):
-                raise IndexMismatchError(
-                    f"the index in {where} was built with {name}={getattr(self, name)!r}, but "
-                    f"{getattr(settings, name)!r} is configured. Use the same setting, or another "
-                    "--index folder."
-                )
 
 
 class _ReadWriteLock:
@@ -213,7 +124,7 @@ class Index:
         embedder: Embedder | None = None,
         writable: bool = True,
         create: bool = True,
-    ) -> "Index":
+    ) -> Index:
         """Open (or create) the index in `settings.index_dir`.
 
         A writer takes an exclusive lock on the folder; readers don't. The vector store catches
@@ -240,17 +151,18 @@ class Index:
             if writable:
                 _remove_leftovers(directory)
             docstore = _open_docstore(docs_path)
-            manifest = _load_manifest(manifest_path, docstore, settings, embedder, writable)
+            manifest = load_manifest(manifest_path, docstore, settings, embedder, writable)
             manifest.check(settings, directory)
             if embedder is not None and embedder.dimension != manifest.dimension:
                 raise IndexMismatchError(
                     f"the index in {directory} holds {manifest.dimension}-dimensional vectors, the "
                     f"configured model makes {embedder.dimension}"
                 )
-            if embedder is not None and getattr(embedder, "identity", manifest.built_by) != manifest.built_by:
+            identity = getattr(embedder, "identity", manifest.built_by)
+            if embedder is not None and identity != manifest.built_by:
                 raise IndexMismatchError(
                     f"the index in {directory} was built by encoder {manifest.built_by!r}, but the embedder "
-                    f"given is {embedder.identity!r}; vectors from two encoders must not be mixed"
+                    f"given is {identity!r}; vectors from two encoders must not be mixed"
                 )
             vectors, damage = _load_vectors(vectors_path, manifest, docstore)
             index = cls(directory, manifest, docstore, vectors, embedder, lock_file)
@@ -289,7 +201,7 @@ class Index:
             raise _docstore_unreadable(docs_path, error) from None
         if manifest_path.exists() and row is None:
             try:
-                _read_manifest(manifest_path)
+                read_manifest(manifest_path)
             except IndexError_ as error:
                 raise IndexDamagedError(f"{error}: restore it from a backup") from None
 
@@ -314,7 +226,7 @@ class Index:
                 self._lock_file = None
             self.docstore.close()
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -439,7 +351,7 @@ class Index:
 
 
 def _take_write_lock(directory: Path) -> IO[str]:
-    handle = open(directory / "write.lock", "a+")
+    handle = open(directory / "write.lock", "a+")  # noqa: SIM115 - held (locked) until the index closes
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -481,51 +393,6 @@ def _docstore_unreadable(path: Path, error: BaseException) -> IndexDamagedError:
     )
 
 
-def _load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder: Embedder | None,
-                   writable: bool) -> Manifest:
-    """The manifest; an unreadable or lost one is recovered from the copy in the document store."""
-    copy = docstore.meta("manifest")
-    try:
-        manifest = _read_manifest(path) if path.exists() else None
-        problem = None if manifest is not None else f"{path} is missing"
-    except IndexError_ as error:
-        manifest, problem = None, str(error)
-    if manifest is None and copy is not None:
-        with contextlib.suppress(TypeError, ValueError):  # a copy this version can't read is no copy
-            manifest = Manifest(**json.loads(copy))
-            log.warning("%s; recovered it from the copy in %s", problem, docstore.path)
-            if writable:
-                _write_json_atomic(path, asdict(manifest))
-    if manifest is None and problem is not None and path.exists():
-        raise IndexDamagedError(
-            f"{problem}: restore it from a backup, or delete it to have it written again from the "
-            "current settings (they must be the ones the index was built with)"
-        )
-    if manifest is None:  # a new index, or one from before docs.sqlite kept a copy
-        if not writable:
-            raise IndexMissingError(f"no index manifest in {path.parent}: run `qa ingest PATH` first")
-        if embedder is None:
-            raise IndexError_("creating an index needs the embedding model")
-        manifest = Manifest.for_settings(settings, embedder.dimension)
-        _write_json_atomic(path, asdict(manifest))
-    if writable and copy != json.dumps(asdict(manifest), sort_keys=True):
-        try:
-            docstore.set_meta("manifest", json.dumps(asdict(manifest), sort_keys=True))
-        except sqlite3.OperationalError as error:  # e.g. a full disk: the copy is kept next time
-            log.warning("could not keep a copy of the manifest in %s: %s", docstore.path, error)
-    return manifest
-
-
-def _read_manifest(path: Path) -> Manifest:
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-        return Manifest(**data)
-    except UnicodeDecodeError as error:
-        raise IndexError_(f"{path} is not a valid index manifest (not UTF-8 text: {error})") from None
-    except (json.JSONDecodeError, TypeError) as error:
-        raise IndexError_(f"{path} is not a valid index manifest ({error})") from None
-
-
 def _load_vectors(path: Path, manifest: Manifest, docstore: DocStore) -> tuple[FaissStore, str | None]:
     """The saved vector store, or an empty one and why the saved one can't be used (then it is
     rebuilt: the vector file is derived data)."""
@@ -565,16 +432,3 @@ def _saved_seq(path: Path) -> int | None:
     except (OSError, VectorStoreError, ValueError, KeyError):
         return None
 
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise storage_error(error, path, "the index was not changed") from None

@@ -130,7 +130,7 @@ class Ingestor:
         """The article as stored: boilerplate removed, glued sentences split."""
         return msgspec.structs.replace(article, text=clean_text(article.text))
 
-    def _consider(self, raw: Article, origin: str | None, batch: "_Window", report: IngestReport) -> None:
+    def _consider(self, raw: Article, origin: str | None, batch: _Window, report: IngestReport) -> None:
         article = self.prepare(raw)
         if not article.text.strip():
             report.problems.append(
@@ -150,8 +150,8 @@ class Ingestor:
         (report.updated if existing is not None else report.added).append(article.id)
         batch.add(stored, self.chunker.chunk(article))
 
-    def _flush(self, batch: "_Window", report: IngestReport, bar: tqdm,
-               pending: "_Window | None" = None) -> None:
+    def _flush(self, batch: _Window, report: IngestReport, bar: tqdm,
+               pending: _Window | None = None) -> None:
         """Embed the window and commit it, or with `pending` move it there (committed later)."""
         if batch.is_empty():
             return

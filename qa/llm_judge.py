@@ -4,15 +4,16 @@ of "yes" versus "no" as the first answer token, read straight from the next-toke
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 Render = Callable[[str, str], list[dict[str, str]]]
 """Builds the chat messages for `(claim, evidence)`."""
@@ -63,7 +64,9 @@ class LLMJudge:
 
     def support_probability(self, claim: str, evidence: str) -> float:
         """P(yes) / (P(yes) + P(no)) for "is `claim` fully supported by `evidence`?"."""
-        prompt = self._formatter(messages=self.render(claim, evidence)).prompt
+        # Render's role/content dicts are the messages llama-cpp's TypedDicts describe
+        messages = cast("list[ChatCompletionRequestMessage]", self.render(claim, evidence))
+        prompt = self._formatter(messages=messages).prompt
         # The chat template already writes any special tokens, as llama-cpp's own chat path assumes.
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         logits = self._next_token_logits(tokens)

@@ -6,7 +6,6 @@ comment, `{# version: answer-1 #}`; the version is recorded in every answer.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,6 @@ class PromptTemplate:
         return messages
 
 
-@functools.cache
 def _environment(directory: Path) -> SandboxedEnvironment:
     return SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(directory),
@@ -59,9 +57,8 @@ def _environment(directory: Path) -> SandboxedEnvironment:
     )
 
 
-@functools.cache
 def load_prompt(directory: Path, name: str) -> PromptTemplate:
-    """Load `directory/name.jinja` (cached)."""
+    """Load `directory/name.jinja` (its user loads it once and keeps it)."""
     path = directory / f"{name}.jinja"
     try:
         source = path.read_text(encoding="utf-8")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from qa.docstore import FILTER_OVERFETCH
+from qa.embed import Embedder
 from qa.embed_batch import query_batcher
 from qa.index import Index
 from qa.settings import Settings
@@ -21,7 +22,12 @@ from qa.types import Filters, SearchHit
 T = TypeVar("T")
 
 
-_KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qa-keyword")
+KEYWORD_THREADS = 4
+
+
+def keyword_pool() -> ThreadPoolExecutor:
+    """Threads for the BM25 search that runs beside the query encode (the service shares one)."""
+    return ThreadPoolExecutor(max_workers=KEYWORD_THREADS, thread_name_prefix="qa-keyword")
 
 
 def _timed(function: Callable[..., T], *args: Any) -> tuple[T, float]:
@@ -52,11 +58,22 @@ class SearchResult:
     timings: SearchTimings = field(default_factory=SearchTimings)
 
 
+class Searcher(Protocol):
+    """What answering needs of a retriever (evaluation wraps one to leave articles out)."""
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> SearchResult: ...
+
+
 class Retriever:
     """Finds the passages most relevant to a question in an open `Index`."""
 
-    def __init__(self, index: Index, settings: Settings) -> None:
+    def __init__(self, index: Index, settings: Settings, *, pool: Executor | None = None,
+                 query_encoder: Embedder | None = None) -> None:
+        """`pool` runs keyword searches and `query_encoder` encodes queries (a `QueryBatcher`, so
+        concurrent queries share encoder calls); by default this retriever makes its own."""
         self.index = index
+        self.pool = pool if pool is not None else keyword_pool()
+        self.query_encoder = query_batcher(query_encoder or index.embedder)
         self.candidates = settings.search_candidates
         self.rrf_k = settings.rrf_k
         self.recency = Recency(settings.recency_weight, settings.recency_half_life_days)
@@ -72,9 +89,9 @@ class Retriever:
         n = max(k, self.candidates)
         with self.index.rwlock.reading():
             # BM25 runs in SQLite (no GIL) while the model encodes the query
-            keyword_future = _KEYWORD_POOL.submit(_timed, self.index.docstore.keyword_search, query, n, filters)
+            keyword_future = self.pool.submit(_timed, self.index.docstore.keyword_search, query, n, filters)
             started = time.perf_counter()
-            query_vector = query_batcher(self.index.embedder).encode([query])  # shares calls with concurrent queries
+            query_vector = self.query_encoder.encode([query])  # shares calls with concurrent queries
             timings.embed_ms = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
             dense = self._dense(query_vector, n, filters)
@@ -83,7 +100,7 @@ class Retriever:
             fused = reciprocal_rank_fusion([[i for i, _ in dense], keyword], self.rrf_k)
             if self.recency.weight > 0 and fused:
                 published = self.index.docstore.published_of([chunk_id for chunk_id, _ in fused])
-                fused = self.recency.rerank(fused, published, as_of or dt.datetime.now(dt.timezone.utc).date())
+                fused = self.recency.rerank(fused, published, as_of or dt.datetime.now(dt.UTC).date())
             top = [chunk_id for chunk_id, _ in fused[:k]]
             started = time.perf_counter()
             rows = self.index.get_chunks(top)

@@ -11,7 +11,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from qa.resources import SOURCE_ROOT, bundled_dir
 
@@ -22,6 +22,10 @@ ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[^/\s:\[\]]+)(:\d{1,5})?")
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
+
+
+Encoder = Literal["onnx", "torch"]
+SupportScorerName = Literal["lexical", "judge"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Settings:
     embedding_model: str = "all-MiniLM-L6-v2"  # a name, a local path, or the bundled default
     # onnx: the bundled MiniLM as int8 ONNX Runtime (default, no torch) | torch: sentence-transformers
     # (the `qa[torch]` extra; any model). An index only opens with the encoder that built it.
-    encoder: str = "onnx"
+    encoder: Encoder = "onnx"
     encoder_threads: int = 0  # ONNX Runtime intra-op threads; 0 = one per core
     device: str = "cpu"  # torch encoder only
     cpu_workers: int = 0  # answers checked at once (first come, first served); 0 = one per core
@@ -75,7 +79,7 @@ class Settings:
     local_model_path: str = ""  # GGUF file; empty = the bundled Qwen2.5 1.5B from the `local` extra
     local_threads: int = 2
     local_context: int = 4096
-    support_scorer: str = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
+    support_scorer: SupportScorerName = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
     # Calibrated by bench/calibrate.py (README, "Calibration"):
     support_threshold: float = 0.68  # a cited sentence needs this support score
     refusal_threshold: float = 0.42  # least relevance of an answer sentence to the question
@@ -114,8 +118,11 @@ class Settings:
     seeds_dir: Path = field(default_factory=lambda: bundled_dir("seeds"))  # ingested into an empty index
 
     def __post_init__(self) -> None:
-        if self.encoder not in ("onnx", "torch"):
-            raise SettingsError(f"QA_ENCODER={self.encoder!r}: expected onnx or torch")
+        """Every check of a value, so a bad one fails here, naming its variable."""
+        for name, choices in CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: expected {' or '.join(choices)}")
         if not 0.0 <= self.recency_weight <= 1.0:
             raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
         if self.recency_half_life_days <= 0:
@@ -145,7 +152,7 @@ class Settings:
             return False
 
     @classmethod
-    def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read `QA_*` variables, then apply `overrides` (CLI options; `None` means "not given")."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -164,13 +171,27 @@ class Settings:
             values[name] = value
         return cls(**values)
 
+    def model_for(self, requested: str | None) -> str:
+        """The backend a request uses: the one it names, else the default `model`."""
+        return requested or self.model
+
     def enabled_models(self) -> tuple[str, ...]:
         """The backends requests may use: `allowed_models`, always with the default `model`."""
         return tuple(dict.fromkeys((self.model, *self.allowed_models)))
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied (`None` values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _choices(cls: type) -> dict[str, tuple[str, ...]]:
+    """The settings typed `Literal[...]`, with their allowed values."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: typing.get_args(hints[f.name]) for f in dataclasses.fields(cls)
+            if typing.get_origin(hints[f.name]) is Literal}
+
+
+CHOICES = _choices(Settings)  # checked by Settings.__post_init__
 
 
 def _parse(name: str, raw: str, hint: Any) -> Any:

@@ -13,7 +13,7 @@ The threshold that separates supported from unsupported claims is calibrated on 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -157,15 +157,17 @@ class JudgeScorer:
         return self.scores(claim, [passage_text[start:end]])[0], (start, end)
 
 
-def make_scorer(settings: "Settings", embedder: Embedder) -> SupportScorer:
-    """The support scorer the settings choose: `lexical` (default) or `judge`."""
+def make_scorer(settings: Settings, embedder: Embedder,
+                judge: Callable[[], SupportJudge] | None = None) -> SupportScorer:
+    """The support scorer the settings choose: `lexical` (default) or `judge` (`judge()` gives the
+    model: the service passes its local backend, so answers and checks share one worker)."""
     lexical = LexicalSemanticScorer(embedder)
     if settings.support_scorer == "lexical":
         return lexical
     if settings.support_scorer == "judge":
-        from qa.backends.local import LocalBackend
-
-        return JudgeScorer(LocalBackend(settings), lexical)
+        if judge is None:
+            raise ValueError("QA_SUPPORT_SCORER=judge needs the local model: build the scorer with `judge`")
+        return JudgeScorer(judge(), lexical)
     raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose lexical or judge")
 
 

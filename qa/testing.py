@@ -10,7 +10,7 @@ Example (a test module of your project)::
 
     from qa.answer import Answerer
     from qa.answer_types import AskRequest
-    from qa.embed import get_embedder
+    from qa.embed import load_embedder
     from qa.index import Index
     from qa.settings import Settings
     from qa.testing import (assert_cited, assert_citations_in_passages, assert_cites_article,
@@ -19,7 +19,7 @@ Example (a test module of your project)::
     @pytest.fixture(scope="module")
     def answerer():
         settings = Settings.from_env()
-        index = Index.open(settings, embedder=get_embedder(settings), writable=False)
+        index = Index.open(settings, embedder=load_embedder(settings), writable=False)
         yield Answerer(index, settings)
         index.close()
 
@@ -37,6 +37,8 @@ Example (a test module of your project)::
 """
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 from qa.answer_types import Answer
 from qa.citations import split_answer
@@ -57,7 +59,7 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _fail(message: str, answer: Answer) -> None:
+def _fail(message: str, answer: Answer) -> NoReturn:
     question = f" to {answer.question!r}" if answer.question else ""
     raise AssertionError(f"{message}\n  answer{question}: {_short(answer.answer, 300)!r}")
 
@@ -124,10 +126,10 @@ def assert_supported(answer: Answer, scorer: SupportScorer | None = None, thresh
         if threshold is None:
             threshold = settings.support_threshold
         if scorer is None:
-            from qa.embed import get_embedder
+            from qa.embed import load_embedder
             from qa.support import make_scorer
 
-            scorer = make_scorer(settings, get_embedder(settings))
+            scorer = make_scorer(settings, load_embedder(settings))
     if answer.refused:
         _fail("expected a supported answer, but it was refused", answer)
     by_number = {p.number: p for p in answer.passages}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import os
@@ -65,9 +64,9 @@ def _write_atomically(dest: Path, content: bytes) -> None:
         raise
 
 
-@functools.cache
 def get_encoding(name: str, cache_dir: Path) -> tiktoken.Encoding:
-    """The tiktoken encoding `name`, loaded from the local cache; RuntimeError if not available offline."""
+    """The tiktoken encoding `name`, loaded from the local cache (tiktoken keeps loaded encodings);
+    RuntimeError if not available offline."""
     try:
         prepare_tiktoken_cache(cache_dir)
     except OSError as e:

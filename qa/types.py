@@ -28,6 +28,10 @@ class Chunk(msgspec.Struct, kw_only=True):
     id: int | None = None  # assigned by the document store
 
 
+class FilterError(ValueError):
+    """Search filters that cannot be applied; the message says which field and why."""
+
+
 class Filters(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Restrict a search to a source and/or a published date range (inclusive, YYYY-MM-DD).
 
@@ -41,6 +45,22 @@ class Filters(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def is_empty(self) -> bool:
         return self.source is None and self.published_from is None and self.published_to is None and self.as_of is None
+
+    def normalized(self) -> Filters:
+        """The one rule for filters (CLI and API): dates as YYYY-MM-DD, a blank source dropped;
+        `FilterError` for a date that is not ISO or a range that ends before it starts."""
+        from qa.loaders import ArticleError, normalize_date  # loaders builds on these types
+
+        try:
+            published_from = normalize_date(self.published_from, "published_from") if self.published_from else None
+            published_to = normalize_date(self.published_to, "published_to") if self.published_to else None
+            as_of = normalize_date(self.as_of, "as_of") if self.as_of else None
+        except ArticleError as error:
+            raise FilterError(str(error)) from None
+        if published_from and published_to and published_from > published_to:
+            raise FilterError(f"published_from ({published_from}) is after published_to ({published_to}): swap them")
+        source = self.source.strip() if self.source and self.source.strip() else None
+        return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of)
 
 
 class SearchHit(msgspec.Struct, kw_only=True):
@@ -76,7 +96,7 @@ class SearchResult(msgspec.Struct, kw_only=True):
     source: str | None
 
     @classmethod
-    def from_hit(cls, hit: SearchHit) -> "SearchResult":
+    def from_hit(cls, hit: SearchHit) -> SearchResult:
         return cls(article_id=hit.article_id, chunk_id=hit.chunk_id, title=hit.title, text=hit.text,
                    score=hit.score, start=hit.start, end=hit.end, published=hit.published, url=hit.url,
                    source=hit.source)

@@ -16,7 +16,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 import faiss
 import numpy as np
@@ -75,11 +75,11 @@ class FaissStore:
         self.trained_on = 0  # vectors the index was trained on (0: needs no training)
         self.ivf_nprobe = 16
         self.hnsw_ef_search = 128
-        self._index: faiss.Index | None = None
+        self._index: faiss.IndexIDMap2 | None = None
         self._tombstones: set[int] = set()
 
     # -- building -------------------------------------------------------------------------
-    def _new_index(self, training: np.ndarray | None) -> faiss.Index:
+    def _new_index(self, training: np.ndarray | None) -> faiss.IndexIDMap2:
         spec = factory_string(self.index_type, 0 if training is None else len(training))
         try:
             inner = faiss.index_factory(self.dimension, spec, faiss.METRIC_INNER_PRODUCT)
@@ -158,6 +158,7 @@ class FaissStore:
         return scores[:, :k], ids[:, :k]
 
     def _search_params(self, allowed_ids: np.ndarray | None) -> faiss.SearchParameters | None:
+        assert self._index is not None  # search() returns early without an index
         inner = faiss.downcast_index(self._index.index)
         selector = (
             faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
@@ -165,9 +166,9 @@ class FaissStore:
             else None
         )
         if isinstance(inner, faiss.IndexHNSW):
-            params = faiss.SearchParametersHNSW(efSearch=self.hnsw_ef_search)
+            params = faiss.SearchParametersHNSW(efSearch=self.hnsw_ef_search)  # type: ignore[attr-defined]  # not in faiss's stubs
         elif isinstance(inner, faiss.IndexIVF):
-            params = faiss.SearchParametersIVF(nprobe=self.ivf_nprobe)
+            params = faiss.SearchParametersIVF(nprobe=self.ivf_nprobe)  # type: ignore[call-arg]  # SWIG takes keywords
         elif selector is None:
             return None
         else:
@@ -228,7 +229,7 @@ class FaissStore:
             return _read_header(handle, path)
 
     @classmethod
-    def load(cls, path: Path) -> "FaissStore":
+    def load(cls, path: Path) -> FaissStore:
         """Read a store written by `save`; `VectorStoreError` when the file is short, garbled
         (checksum) or holds non-finite vectors."""
         with open(path, "rb") as handle:
@@ -246,7 +247,7 @@ class FaissStore:
             store.trained_on = int(header.get("trained_on", 0))
             store._tombstones = set(header["tombstones"])
             if body:
-                store._index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+                store._index = cast(faiss.IndexIDMap2, faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8)))
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise VectorStoreError(f"{path} is damaged: {error}") from None
         if not store.vectors_are_finite():

@@ -1,40 +1,99 @@
 """Shared fixtures: the real embedding model (loaded once), settings pointing into tmp folders,
-and an index of the bundled seeds."""
+an index of the bundled seeds, and the fakes of tests/fakes.py.
+
+Every test is marked: `unit` when it uses none of the model fixtures below (a guard makes loading
+a model or starting a process fail in it), else `integration` unless it is `browser` or
+`local_llm`. `pytest -m unit` runs the fast half."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
-import sqlite3
-import threading
-import time
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.docstore import DocStore  # noqa: E402
-from qa.embed import Embedder, get_embedder  # noqa: E402
+from qa.answer_model import AnswerModel, load_answer_model  # noqa: E402
+from qa.backends import register_backend, unregister_backend  # noqa: E402
+from qa.embed import Embedder, load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
-from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from tests.fakes import FakeBackend, FakeEmbedder  # noqa: E402
+from tests.helpers import SEEDS_DIR, copy_index  # noqa: E402
 
-SEEDS_DIR = PROJECT_ROOT / "seeds"
-TAIWAN_ID = "eaa377af9f908790"  # Taiwan security ties / China's 7.2% defence budget rise
-TRUMP_ID = "d9ca4110e3c13ed8"  # Taiwan defence spending under Trump (SinoDaily)
+# fixtures that load a model (directly or through the ones they use)
+MODEL_FIXTURES = {"embedder", "answer_model", "index", "seeded_dir", "seeded_settings", "seeded_index"}
+OTHER_KINDS = ("integration", "browser", "local_llm")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in OTHER_KINDS):
+            continue
+        uses_model = MODEL_FIXTURES & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.integration if uses_model else pytest.mark.unit)
+
+
+def _no_model(what: str) -> Callable[..., None]:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a unit test {what}: use tests/fakes.py, or a model fixture (it is then "
+                             "an integration test)")
+
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_load_no_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a `unit` test, loading a model or starting a process fails the test."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    import qa.answer_model
+    import qa.backends.local
+    import qa.embed
+
+    monkeypatch.setattr(qa.embed.OnnxEmbedder, "__init__", _no_model("loaded the ONNX encoder"))
+    monkeypatch.setattr(qa.embed.SentenceTransformerEmbedder, "__init__", _no_model("loaded the torch encoder"))
+    monkeypatch.setattr(qa.answer_model.AnswerModel, "__init__", _no_model("loaded the answer model"))
+    monkeypatch.setattr(qa.backends.local.LocalBackend, "__init__", _no_model("started the local LLM"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", _no_model("started a process"))
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> FakeEmbedder:
+    """Hashing vectors of MiniLM's dimension: no model loaded."""
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="module")
+def fake_backends() -> Iterator[Callable[[FakeBackend], FakeBackend]]:
+    """`fake_backends(FakeBackend(name, ...))` registers a fake backend for the apps this module
+    builds; every one is unregistered after the module."""
+    names: list[str] = []
+
+    def register(backend: FakeBackend) -> FakeBackend:
+        register_backend(backend.name, backend.factory)
+        names.append(backend.name)
+        return backend
+
+    yield register
+    for name in names:
+        unregister_backend(name)
 
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return get_embedder(Settings())  # the default (ONNX) encoder, the same instance the backends share
+    return load_embedder(Settings())  # the default (ONNX) encoder, handed to every index and app
+
+
+@pytest.fixture(scope="session")
+def answer_model() -> AnswerModel:
+    """The shipped answer-sentence model, loaded once."""
+    return load_answer_model()
 
 
 @pytest.fixture
@@ -75,68 +134,3 @@ def seeded_index(seeded_settings: Settings, embedder: Embedder) -> Iterator[Inde
         yield opened
 
 
-def copy_index(source: Path, destination: Path) -> Path:
-    """A private copy of an index folder (without the writer's lock file)."""
-    shutil.copytree(source, destination)
-    (destination / "write.lock").unlink(missing_ok=True)
-    return destination
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def live_server(seeded_dir: Path, root: Path, embedder: Embedder, **overrides: Any) -> Iterator[str]:
-    """The real app (`create_app`) under uvicorn on 127.0.0.1, on a copy of the seeded index;
-    yields its base URL once /readyz answers."""
-    from qa.api import create_app
-    from qa.api.security import server_options
-
-    copy_index(seeded_dir, root / "index")
-    port = free_port()
-    settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
-                                 host="127.0.0.1", port=port, **overrides)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on",
-                                           **server_options(settings)))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, thread.is_alive)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        assert not thread.is_alive(), "the server did not shut down"
-
-
-def wait_until_ready(url: str, alive: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll `url`/readyz until it answers 200; fail if the server stops (`alive()` false) or
-    `timeout` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert alive() and time.monotonic() < deadline, f"the server at {url} did not become ready"
-        time.sleep(0.1)
-
-
-def cap_docstore(monkeypatch: pytest.MonkeyPatch, spare_pages: int) -> None:
-    """A full disk, simulated with `PRAGMA max_page_count`: every SQLite connection of the
-    document store may grow the file by `spare_pages` pages only."""
-    original = DocStore._conn
-
-    def capped(self: DocStore) -> sqlite3.Connection:
-        conn = original(self)
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages + spare_pages}")
-        return conn
-
-    monkeypatch.setattr(DocStore, "_conn", capped)

@@ -12,33 +12,13 @@ from __future__ import annotations
 import json
 import random
 import sys
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from qa.settings import Settings
 from qa.types import Article
+from tests.fakes import FakeEmbedder
 
-DIMENSION = 384
 POOL = 60  # article ids a run draws from, so later runs update and delete earlier articles
-
-
-class HashEmbedder:
-    """Deterministic unit vectors from a hash of the text."""
-
-    name = "hash"
-    dimension = DIMENSION
-    max_tokens = 256
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = np.vstack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(DIMENSION)
-                             for t in texts]).astype(np.float32) if texts else np.zeros((0, DIMENSION), np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(t.split()) for t in texts]
 
 
 def settings_for(index_dir: str, tiktoken_dir: str, **overrides: object) -> Settings:
@@ -60,7 +40,7 @@ def ingest(index_dir: str, tiktoken_dir: str, seed: str) -> None:
 
     qa.ingest.WINDOW_CHUNKS = 16  # commit often: kills land between and inside commits
     settings = settings_for(index_dir, tiktoken_dir)
-    index = Index.open(settings, embedder=HashEmbedder())
+    index = Index.open(settings, embedder=FakeEmbedder())
     original = index.write
 
     def write(upserts=(), metadata_updates=(), deletions=()):  # noqa: ANN001, ANN202
@@ -86,12 +66,9 @@ def ingest(index_dir: str, tiktoken_dir: str, seed: str) -> None:
 def serve(index_dir: str, tiktoken_dir: str, port: str) -> None:
     import uvicorn
 
-    import qa.answer
-    import qa.backends.extractive
     from qa.api import create_app
 
-    embedder = HashEmbedder()
-    qa.answer.get_embedder = qa.backends.extractive.get_embedder = lambda _settings: embedder  # no torch
+    embedder = FakeEmbedder()  # the app hands it down everywhere: no model is loaded
     settings = settings_for(index_dir, tiktoken_dir, rate_limit_per_minute=0, host="127.0.0.1", port=int(port))
     uvicorn.run(create_app(settings, embedder=embedder), host="127.0.0.1", port=int(port),
                 log_level="warning", proxy_headers=False)

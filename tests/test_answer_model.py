@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.answer_model import AnswerModel, encode, get_answer_model
+from qa.answer_model import AnswerModel, encode
 from qa.settings import PROJECT_ROOT, Settings
 
 SEEDS = sorted((PROJECT_ROOT / "seeds").glob("*.md"))
@@ -28,8 +28,8 @@ def _paragraphs() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def model() -> AnswerModel:
-    return get_answer_model()
+def model(answer_model: AnswerModel) -> AnswerModel:
+    return answer_model
 
 
 def _best(model: AnswerModel, question: str, passages: list[str]) -> tuple[float, str]:
@@ -94,11 +94,12 @@ def test_the_short_answer_lies_inside_its_sentence(model: AnswerModel) -> None:
     assert "F-35" in passage[start:end]
 
 
+@pytest.mark.integration
 def test_inference_needs_neither_torch_nor_transformers() -> None:
     code = (
         "import sys\n"
-        "from qa.answer_model import get_answer_model\n"
-        "print(get_answer_model().score('Who?', ['Wellington Koo spoke.'])[0].probability)\n"
+        "from qa.answer_model import load_answer_model\n"
+        "print(load_answer_model().score('Who?', ['Wellington Koo spoke.'])[0].probability)\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,

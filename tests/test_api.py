@@ -8,7 +8,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,13 @@ from qa.api.routes_static import STATIC_DIR
 from qa.api.schemas import ArticleDetail, ArticleSummary
 from qa.api.security import SlidingWindowLimiter
 from qa.api.sse import iterate_in_thread
-from qa.backends import BackendError, register_backend
-from qa.backends.base import GenerationRequest
+from qa.backends import BackendError
 from qa.docstore import StoredArticle
 from qa.embed import Embedder
 from qa.settings import Settings
 from qa.types import Article
-from tests.conftest import TAIWAN_ID, TRUMP_ID, copy_index
+from tests.fakes import FakeBackend
+from tests.helpers import TAIWAN_ID, TRUMP_ID, copy_index
 
 QUESTION = "By how much will China increase its defense spending this year?"
 KEY = "test-key"
@@ -35,24 +35,9 @@ CLOSED_PORT = "http://127.0.0.1:9/v1"  # nothing listens: a real connection erro
 FAILING_MODEL = "failing-after-one-delta"
 
 
-class FailingBackend:
-    """Streams one delta, then fails like an upstream returning garbage (502)."""
-
-    name = FAILING_MODEL
-    uses_llm = False
-
-    def __init__(self, settings: Settings) -> None:
-        pass
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        yield "China will"
-        raise BackendError("the model endpoint returned malformed JSON", status=502)
-
-    def complete(self, request: GenerationRequest) -> str:
-        raise BackendError("the model endpoint returned malformed JSON", status=502)
-
-
-register_backend(FAILING_MODEL, FailingBackend)
+# Streams one delta, then fails like an upstream returning garbage (502)
+FAILING = FakeBackend(FAILING_MODEL, ["China will"],
+                      error=lambda: BackendError("the model endpoint returned malformed JSON", status=502))
 
 
 def make_settings(index_dir: Path, **overrides: Any) -> Settings:
@@ -73,7 +58,9 @@ def api_settings(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def client(api_settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
+def client(api_settings: Settings, embedder: Embedder, fake_backends: Callable[[FakeBackend], FakeBackend],
+           ) -> Iterator[TestClient]:
+    fake_backends(FAILING)
     with TestClient(create_app(api_settings, embedder=embedder)) as test_client:
         yield test_client
 
@@ -463,7 +450,8 @@ def test_follow_ups_use_the_history(client: TestClient) -> None:
     history = [{"role": "user", "content": first}, {"role": "assistant", "content": "By 2035 [1]."}]
     answer = client.post("/v1/ask", json={"question": "What is its defense budget now?", "history": history}).json()
     # rewritten without an LLM (qa/followup.py): "its" is the name the previous question asked about
-    assert answer["standalone_question"] == "What is Xi's defense budget now?" and "1.78 trillion yuan" in answer["answer"]
+    assert answer["standalone_question"] == "What is Xi's defense budget now?"
+    assert "1.78 trillion yuan" in answer["answer"]
 
 
 @pytest.mark.parametrize(

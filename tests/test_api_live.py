@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,49 +15,20 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from qa.backends import register_backend
-from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
-from qa.settings import Settings
-from tests.conftest import TAIWAN_ID, live_server
+from tests.fakes import FakeBackend
+from tests.helpers import TAIWAN_ID, live_server
 
 QUESTION = "By how much will China increase its defense spending this year?"
 ENDLESS_MODEL = "endless-live-test"
-endless_closed = threading.Event()
-
-
-class EndlessBackend:
-    """Generates until someone stops listening; records that it was stopped."""
-
-    name = ENDLESS_MODEL
-    uses_llm = False
-
-    def __init__(self, settings: Settings) -> None:
-        pass
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        try:
-            while True:
-                yield "more "
-                time.sleep(0.02)
-        finally:
-            endless_closed.set()
-
-    def complete(self, request: GenerationRequest) -> str:  # pragma: no cover - never asked
-        return "more"
-
-
-register_backend(ENDLESS_MODEL, EndlessBackend)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# generates until someone stops listening; `closed` records that it was stopped
+ENDLESS = FakeBackend(ENDLESS_MODEL, ["more "], delay=0.02, endless=True)
 
 
 @pytest.fixture(scope="module")
-def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+def base_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
+             fake_backends: Callable[[FakeBackend], FakeBackend]) -> Iterator[str]:
+    fake_backends(ENDLESS)
     with live_server(seeded_dir, tmp_path_factory.mktemp("live"), embedder, rate_limit_per_minute=0,
                      allowed_models=(ENDLESS_MODEL,)) as url:
         yield url
@@ -100,7 +70,7 @@ def test_openai_client_streams_a_cited_completion(openai_client: OpenAI) -> None
 
 
 def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: str) -> None:
-    endless_closed.clear()
+    ENDLESS.closed.clear()
     with httpx.Client(base_url=base_url, timeout=30) as http:
         with http.stream("POST", "/v1/ask/stream", json={"question": QUESTION, "model": ENDLESS_MODEL}) as events:
             assert events.headers["content-type"].startswith("text/event-stream")
@@ -110,31 +80,38 @@ def test_disconnecting_stops_generation_and_the_server_keeps_serving(base_url: s
                 if seen.count("event: delta") >= 3:
                     break
         # the response is closed: the server notices the disconnect and stops the generator
-        assert endless_closed.wait(10)
+        assert ENDLESS.closed.wait(10)
         assert http.get("/v1/search", params={"q": QUESTION}).status_code == 200
 
 
 # --- the local LLM's worker process ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def local_url(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
-    with live_server(seeded_dir, tmp_path_factory.mktemp("live-local"), embedder, rate_limit_per_minute=0,
-                     allowed_models=("local",), local_threads=1) as url:
-        yield url
+def local_app(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Any]:
+    apps: list[Any] = []
+    with live_server(seeded_dir, tmp_path_factory.mktemp("live-local"), embedder, apps=apps,
+                     rate_limit_per_minute=0, allowed_models=("local",), local_threads=1) as url:
+        (app,) = apps
+        app.state.url = url
+        yield app
 
 
-def local_worker() -> Any:
-    from qa.backends.local import running_workers
+@pytest.fixture(scope="module")
+def local_url(local_app: Any) -> str:
+    return local_app.state.url
 
-    (worker,) = running_workers()
-    return worker
+
+def local_worker(app: Any) -> Any:
+    from qa.api.deps import STATE_KEY
+
+    return app.state[STATE_KEY].components.backends.local().worker
 
 
 @pytest.mark.local_llm
-def test_a_dead_local_worker_is_a_503_and_the_service_keeps_serving(local_url: str) -> None:
+def test_a_dead_local_worker_is_a_503_and_the_service_keeps_serving(local_app: Any, local_url: str) -> None:
     ask_local = {"question": "How much did Taipei allocate for defence in 2024?", "model": "local"}
     with httpx.Client(base_url=local_url, timeout=300) as http:
         assert http.post("/v1/ask", json=ask_local).status_code == 200  # starts the worker
-        worker = local_worker()
+        worker = local_worker(local_app)
         pid = worker.pid
 
         result: dict[str, httpx.Response] = {}

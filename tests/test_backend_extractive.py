@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qa.backends.base import GenerationRequest, Passage
+from qa.answer_model import AnswerModel
+from qa.backends.base import GenerationRequest, Passage, Refusal
 from qa.backends.extractive import REFUSAL, ExtractiveBackend
+from qa.embed import Embedder
 from qa.settings import Settings
 
 QUIZ = (
@@ -16,8 +18,8 @@ QUIZ = (
 
 
 @pytest.fixture
-def backend(settings: Settings) -> ExtractiveBackend:
-    return ExtractiveBackend(settings)
+def backend(settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> ExtractiveBackend:
+    return ExtractiveBackend(settings, embedder, answer_model)
 
 
 def _request(question: str, *texts: str) -> GenerationRequest:
@@ -44,7 +46,11 @@ WU = ("Taiwan is seeking closer security ties with the United States, Taiwan's V
 
 
 def test_a_question_the_passages_do_not_answer_is_refused(backend: ExtractiveBackend) -> None:
-    assert backend.complete(_request("Who won the 2022 FIFA World Cup?", KOO, WU)) == REFUSAL
+    request = _request("Who won the 2022 FIFA World Cup?", KOO, WU)
+    refusal = backend.complete(request)
+    assert refusal == REFUSAL and isinstance(refusal, Refusal)
+    pieces = list(backend.stream(request))
+    assert "".join(pieces) == REFUSAL and all(isinstance(piece, Refusal) for piece in pieces)
 
 
 def test_sentences_are_ranked_best_first(backend: ExtractiveBackend) -> None:
@@ -53,8 +59,9 @@ def test_sentences_are_ranked_best_first(backend: ExtractiveBackend) -> None:
     assert all(0.0 <= p <= 1.0 for p, _, _ in ranked) and len(ranked) == 4
 
 
-def test_with_full_weight_a_sentence_scores_the_answer_models_probability(settings: Settings) -> None:
-    backend = ExtractiveBackend(settings.replace(answer_model_weight=1.0))
+def test_with_full_weight_a_sentence_scores_the_answer_models_probability(
+        settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
+    backend = ExtractiveBackend(settings.replace(answer_model_weight=1.0), embedder, answer_model)
     request = _request("Which warplanes is Taiwan thinking of requesting?", FT)
     ranked = backend.rank_sentences(request)
     probabilities = {FT[s.span[0]:s.span[1]]: s.probability for s in backend.model.score(request.question, [FT])}
@@ -62,7 +69,7 @@ def test_with_full_weight_a_sentence_scores_the_answer_models_probability(settin
     assert "F-35" in ranked[0][2]
 
 
-def test_only_the_first_passages_are_scored(settings: Settings) -> None:
-    backend = ExtractiveBackend(settings.replace(answer_passages=1))
+def test_only_the_first_passages_are_scored(settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
+    backend = ExtractiveBackend(settings.replace(answer_passages=1), embedder, answer_model)
     ranked = backend.rank_sentences(_request("Who is Taiwan's Vice Foreign Minister?", KOO, WU))
     assert {number for _, number, _ in ranked} == {1}  # the answer is in passage 2, which is not read

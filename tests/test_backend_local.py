@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,10 +60,12 @@ def citations(answer: str) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def backend() -> LocalBackend:
+def backend() -> Iterator[LocalBackend]:
     # The bundled model, whatever QA_* says. One thread: on this shared 2-core machine llama.cpp's
     # two threads spin at every barrier while the other is descheduled, measured 5-10x slower.
-    return from_settings(Settings.from_env({}, local_threads=1))
+    started = from_settings(Settings.from_env({}, local_threads=1))
+    yield started
+    started.close()
 
 
 def wait_for_worker(backend: LocalBackend, old_pid: int | None, timeout: float = 120.0) -> int:
@@ -94,7 +97,8 @@ def test_refuses_when_the_passages_do_not_say(backend: LocalBackend) -> None:
 
 
 def test_stream_yields_deltas_of_a_cited_answer(backend: LocalBackend) -> None:
-    deltas = list(backend.stream(rag_request("How much has Taiwan's defence spending increased in the past eight years?")))
+    question = "How much has Taiwan's defence spending increased in the past eight years?"
+    deltas = list(backend.stream(rag_request(question)))
     assert len(deltas) >= 5
     assert all(isinstance(delta, str) and delta for delta in deltas)
     answer = "".join(deltas)

@@ -16,42 +16,17 @@ import respx
 from qa.backends.base import BackendError, GenerationRequest, Message, Passage
 from qa.backends.openai import OpenAIBackend
 from qa.settings import Settings
+from tests.fakes import OPENAI_MODEL as MODEL
+from tests.fakes import completion_payload
 
 BASE_URL = "https://api.example.test/v1"
 CHAT_URL = BASE_URL + "/chat/completions"
 API_KEY = "sk-test"
-MODEL = "gpt-4o-mini"
 ANSWER = ("Taiwan plans to raise defence spending to 3.3% of GDP next year [1], while China's "
           "defence budget grows 7.2% [2].")
 DELTAS = ["Taiwan plans", " to raise defence", " spending to 3.3% of GDP next year [1],",
           " while China's defence", " budget grows 7.2% [2]."]
 assert "".join(DELTAS) == ANSWER
-
-
-def completion_payload(text: str, *, model: str = MODEL) -> dict:
-    """A `chat.completion` object as OpenAI returns it, answering `text`."""
-    return {
-        "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
-        "object": "chat.completion",
-        "created": 1741570283,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }],
-        "usage": {
-            "prompt_tokens": 1117,
-            "completion_tokens": 46,
-            "total_tokens": 1163,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_06737a9306",
-    }
 
 
 def sse_body(deltas: list[str], *, model: str = MODEL, usage: bool = False) -> str:
@@ -283,7 +258,8 @@ def test_error_event_mid_stream_is_502(backend: OpenAIBackend, chat: respx.Route
 
 def test_malformed_stream_event_is_502(backend: OpenAIBackend, chat: respx.Route) -> None:
     chat.return_value = httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                       content=b"data: {\"choices\": [{\"delta\": {\"content\": \"Tai\ndata: [DONE]\n\n")
+                                       content=b"data: {\"choices\": [{\"delta\": {\"content\": \"Tai\n"
+                                               b"data: [DONE]\n\n")
 
     error = raises_backend_error(lambda: list(backend.stream(make_request())))
 

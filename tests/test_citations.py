@@ -94,7 +94,8 @@ def test_miscited_sentence_is_recited(scorer: LexicalSemanticScorer) -> None:
 
 
 def test_unsupported_sentence_is_dropped(scorer: LexicalSemanticScorer) -> None:
-    answer = "China will increase defense spending by 7.2 percent [1]. China will also send astronauts to Mars in 2027 [1]."
+    answer = ("China will increase defense spending by 7.2 percent [1]. "
+              "China will also send astronauts to Mars in 2027 [1].")
     checked = check_answer(answer, passages(), scorer, 0.5)
     assert [c.action for c in checked.checks] == ["kept", "dropped"]
     assert "Mars" not in checked.text

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from qa.cli import main
 from qa.embed import SentenceTransformerEmbedder
-from tests.conftest import SEEDS_DIR, TAIWAN_ID, TRUMP_ID, cap_docstore
+from tests.helpers import SEEDS_DIR, TAIWAN_ID, TRUMP_ID, cap_docstore
 
 
 @pytest.fixture
@@ -78,6 +78,7 @@ def test_search_without_an_index_says_what_to_do(run) -> None:
     assert result.exit_code != 0 and "qa ingest" in result.output
 
 
+@pytest.mark.integration
 def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     env = os.environ | {"QA_INDEX_DIR": str(tmp_path / "nothing-here")}
     result = subprocess.run([sys.executable, "-m", "qa.cli", "list"], capture_output=True, text=True, env=env)
@@ -99,8 +100,9 @@ def test_a_full_disk_is_one_line_saying_so(run, tmp_path: Path, monkeypatch: pyt
     assert "2 articles" in run("list").output
 
 
+@pytest.mark.integration
 def test_serve_says_which_security_policy_is_in_force(tmp_path: Path) -> None:
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     env = os.environ | {"QA_INDEX_DIR": str(tmp_path / "index"), "QA_HOST": "0.0.0.0", "QA_PORT": str(free_port()),
                         "QA_TRUSTED_PROXIES": "10.0.0.0/8", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}

@@ -56,9 +56,9 @@ def test_never_more_than_the_slots_at_once() -> None:
     assert sorted(order) == list(range(8)) and most == 2
 
 
-def test_the_gate_is_reentrant_and_shared() -> None:
+def test_the_gate_is_reentrant() -> None:
     gate = FifoGate(1)
     with gate.slot(), gate.slot():  # nested use in one thread does not deadlock
         pass
-    assert cpu_gate(3) is cpu_gate(3) and cpu_gate(3).slots == 3
+    assert cpu_gate(3).slots == 3
     assert cpu_gate(0).slots >= 1

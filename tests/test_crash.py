@@ -18,11 +18,15 @@ from pathlib import Path
 import faiss
 import httpx
 import numpy as np
+import pytest
 
 from qa.index import Index
 from qa.settings import PROJECT_ROOT
-from tests.conftest import free_port, wait_until_ready
-from tests.crash_worker import POOL, HashEmbedder, article, settings_for
+from tests.crash_worker import POOL, article, settings_for
+from tests.fakes import FakeEmbedder
+from tests.helpers import free_port, wait_until_ready
+
+pytestmark = pytest.mark.integration  # kills real processes
 
 KILLS = 24  # half during ingests, half during served writes
 ABSENT = None
@@ -141,7 +145,7 @@ def kill_service(index_dir: Path, tiktoken: Path, rng: random.Random, expect: Ex
 def test_kill_9_at_random_points_loses_no_acknowledged_write(tmp_path: Path) -> None:
     index_dir, tiktoken = tmp_path / "index", tmp_path / "tiktoken"
     settings = settings_for(str(index_dir), str(tiktoken))
-    with Index.open(settings, embedder=HashEmbedder()):
+    with Index.open(settings, embedder=FakeEmbedder()):
         pass  # created
     env = os.environ | {"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1"}
     rng = random.Random(13)
@@ -149,11 +153,11 @@ def test_kill_9_at_random_points_loses_no_acknowledged_write(tmp_path: Path) -> 
     started, lost = time.monotonic(), []
     for kill in range(KILLS):
         (kill_ingest if kill % 2 == 0 else kill_service)(index_dir, tiktoken, rng, expect, env)
-        with Index.open(settings, embedder=HashEmbedder()) as index:  # the next start
+        with Index.open(settings, embedder=FakeEmbedder()) as index:  # the next start
             lost += expect.check(index)
             stores_agree(index)
     seconds = time.monotonic() - started
-    with Index.open(settings, embedder=HashEmbedder(), writable=False) as index:
+    with Index.open(settings, embedder=FakeEmbedder(), writable=False) as index:
         articles = index.docstore.count()[0]
     print(f"{KILLS} kills in {seconds:.0f} s, {expect.acknowledged} acknowledged writes, {articles} articles, "
           f"{len(lost)} lost")

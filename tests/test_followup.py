@@ -26,8 +26,10 @@ def test_a_year_replaces_the_year_asked_about() -> None:
 
 
 @pytest.mark.parametrize(("follow_up", "previous", "expected"), [
-    ("When did he take office?", "Who is Taiwan's defence minister?", "When did Taiwan's defence minister take office?"),
-    ("What did he say about Ukraine?", "What did Andy Hunter say about the cloud?", "What did Andy Hunter say about Ukraine?"),
+    ("When did he take office?", "Who is Taiwan's defence minister?",
+     "When did Taiwan's defence minister take office?"),
+    ("What did he say about Ukraine?", "What did Andy Hunter say about the cloud?",
+     "What did Andy Hunter say about Ukraine?"),
     ("What is its population?", "Where is Taipei?", "What is Taipei's population?"),
 ])
 def test_a_pronoun_is_replaced_by_what_it_points_back_to(follow_up: str, previous: str, expected: str) -> None:

@@ -4,10 +4,12 @@ Bounded: `EXAMPLES` cases per operation and mode, a few hundred requests in all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from qa.embed import Embedder
-from tests.conftest import live_server
+from tests.helpers import live_server
 
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 20}
 SLOW = {"/v1/ask", "/v1/ask/stream", "/v1/chat/completions"}  # each case answers a question
@@ -45,6 +47,23 @@ def server_errors(response: schemathesis.Response) -> list[str]:
     return found
 
 
+def fuzz(operation: Any, mode: GenerationMode, examples: int, base_url: str, session: requests.Session,
+         statuses: Counter[int], failures: list[str]) -> None:
+    """Send `examples` generated requests for one operation, counting statuses and noting 5xx."""
+    label = f"{operation.method.upper()} {operation.path} ({mode.value})"
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(base_url=base_url, session=session, timeout=60)
+        statuses[response.status_code] += 1
+        failures.extend(f"{label}: {problem}\n  {case.as_curl_command()}" for problem in server_errors(response))
+
+    with contextlib.suppress(Unsatisfiable):  # e.g. no invalid value exists for this operation's inputs
+        run()
+
+
 def test_no_operation_gives_a_5xx(base_url: str) -> None:
     spec = httpx.get(f"{base_url}/schema/openapi.json").json()
     schema = schemathesis.openapi.from_dict(spec)
@@ -52,26 +71,13 @@ def test_no_operation_gives_a_5xx(base_url: str) -> None:
     assert {op.path for op in operations} >= {"/v1/ask", "/v1/search", "/v1/articles", "/v1/articles/{article_id}",
                                               "/v1/chat/completions", "/healthz", "/readyz"}
     session = requests.Session()
-    sent, failures, statuses = 0, [], Counter()
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
     for operation in operations:
         for mode, examples in EXAMPLES.items():
-            examples = examples // 2 if operation.path in SLOW else examples
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-            def run(case: schemathesis.Case) -> None:
-                nonlocal sent
-                response = case.call(base_url=base_url, session=session, timeout=60)
-                sent += 1
-                statuses[response.status_code] += 1
-                failures.extend(f"{operation.method.upper()} {operation.path} ({mode.value}): {problem}\n"
-                                f"  {case.as_curl_command()}" for problem in server_errors(response))
-
-            try:
-                run()
-            except Unsatisfiable:  # e.g. no invalid value exists for this operation's inputs
-                pass
+            fuzz(operation, mode, examples // 2 if operation.path in SLOW else examples, base_url, session,
+                 statuses, failures)
+    sent = sum(statuses.values())
     print(f"fuzzed {len(operations)} operations with {sent} requests; statuses {dict(sorted(statuses.items()))}")
     assert not failures, "\n".join(failures[:10])
     assert sent >= 250 and statuses[200] and statuses[400]

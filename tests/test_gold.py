@@ -16,8 +16,7 @@ import pytest
 from qa.evaluate import EvalReport, load_questions, run_eval
 from qa.index import Index
 from qa.settings import Settings
-
-from .conftest import TAIWAN_ID, TRUMP_ID
+from tests.helpers import TAIWAN_ID, TRUMP_ID
 
 GOLD = Path(__file__).parent / "gold" / "seeds.jsonl"
 # Paraphrases a new user would ask (not the articles' wording), a quarter of them unanswerable,

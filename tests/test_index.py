@@ -31,7 +31,7 @@ from qa.ingest import Ingestor
 from qa.settings import PROJECT_ROOT, Settings
 from qa.types import Article
 from qa.vectorstore import FaissStore
-from tests.conftest import cap_docstore
+from tests.helpers import cap_docstore
 
 
 def test_opening_with_another_model_is_a_clear_error(seeded_settings: Settings,
@@ -60,10 +60,10 @@ def test_an_index_from_before_the_encoder_setting_is_a_torch_index(seeded_settin
 
 
 def test_an_embedder_from_another_encoder_is_refused(seeded_settings: Settings) -> None:
-    from qa.embed import get_embedder
+    from qa.embed import load_embedder
 
     with pytest.raises(IndexMismatchError, match="must not be mixed"):
-        Index.open(seeded_settings, embedder=get_embedder(seeded_settings.replace(encoder="torch")), writable=False)
+        Index.open(seeded_settings, embedder=load_embedder(seeded_settings.replace(encoder="torch")), writable=False)
 
 
 def test_opening_with_other_chunk_settings_is_a_clear_error(seeded_settings: Settings) -> None:
@@ -118,7 +118,7 @@ def test_vector_store_catches_up_after_unsaved_writes(seeded_settings: Settings,
 CRASH_SCRIPT = """
 import json, sys
 import qa.ingest
-from qa.embed import get_embedder
+from qa.embed import load_embedder
 from qa.index import Index
 from qa.ingest import Ingestor
 from qa.settings import Settings
@@ -126,7 +126,7 @@ from qa.types import Article
 
 qa.ingest.WINDOW_CHUNKS = 4  # commit often so the kill lands between and inside commits
 settings = Settings.from_env({}, index_dir=sys.argv[1], tiktoken_cache_dir=sys.argv[2])
-index = Index.open(settings, embedder=get_embedder(settings))
+index = Index.open(settings, embedder=load_embedder(settings))
 original_write = index.write
 def write(upserts=(), metadata_updates=(), deletions=()):
     seq = original_write(upserts, metadata_updates, deletions)
@@ -234,9 +234,9 @@ def test_damaged_vector_file_is_rebuilt_with_a_warning(seeded_settings: Settings
     with Index.open(seeded_settings, embedder=embedder) as index:
         n_chunks, expected = index.docstore.count()[1], search_ids(index, embedder)
     damage(vector_file)
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
-        with Index.open(seeded_settings, embedder=embedder, writable=False) as index:  # readers too
-            assert len(index.vectors) == n_chunks and search_ids(index, embedder) == expected
+    with (caplog.at_level(logging.WARNING, logger="qa.index"),
+          Index.open(seeded_settings, embedder=embedder, writable=False) as index):  # readers too
+        assert len(index.vectors) == n_chunks and search_ids(index, embedder) == expected
     assert any(warning in r.getMessage() and "rebuilding it from" in r.getMessage() for r in caplog.records)
     with Index.open(seeded_settings, embedder=embedder) as index:  # a writer repairs the file
         assert search_ids(index, embedder) == expected
@@ -251,9 +251,8 @@ def test_vector_file_of_another_index_is_not_used(seeded_settings: Settings, set
     with Index.open(seeded_settings, embedder=embedder) as index:
         expected = search_ids(index, embedder)
     shutil.copy(settings.index_dir / "vectors.faiss", seeded_settings.index_dir / "vectors.faiss")
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
-        with Index.open(seeded_settings, embedder=embedder) as index:
-            assert search_ids(index, embedder) == expected
+    with caplog.at_level(logging.WARNING, logger="qa.index"), Index.open(seeded_settings, embedder=embedder) as index:
+        assert search_ids(index, embedder) == expected
     assert any("belongs to another index" in r.getMessage() for r in caplog.records)
 
 
@@ -269,12 +268,11 @@ def test_docstore_restored_from_an_older_backup_gets_matching_vectors(seeded_set
     for suffix in ("-wal", "-shm"):
         Path(str(docs) + suffix).unlink(missing_ok=True)
     os.replace(backup, docs)
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
-        with Index.open(seeded_settings, embedder=embedder) as index:
-            assert len(index.vectors) == index.docstore.count()[1]
-            assert index.docstore.get_article("new0") is None
-            _, ids = index.vectors.search(embedder.encode(["Fresh story about harbours"]), 3)
-            assert set(index.get_chunks([int(i) for i in ids[0]])) == {int(i) for i in ids[0]}  # no stale ids
+    with caplog.at_level(logging.WARNING, logger="qa.index"), Index.open(seeded_settings, embedder=embedder) as index:
+        assert len(index.vectors) == index.docstore.count()[1]
+        assert index.docstore.get_article("new0") is None
+        _, ids = index.vectors.search(embedder.encode(["Fresh story about harbours"]), 3)
+        assert set(index.get_chunks([int(i) for i in ids[0]])) == {int(i) for i in ids[0]}  # no stale ids
     assert any("is ahead of" in r.getMessage() for r in caplog.records)
 
 
@@ -307,9 +305,8 @@ def test_manifest_with_invalid_utf8_is_recovered_or_a_clear_error(seeded_setting
     with Index.open(seeded_settings, embedder=embedder):
         pass  # a writer records the manifest's copy in docs.sqlite
     manifest.write_bytes(b'{"version": 1, "embedding_model": "\xff\xfe"}')
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
-        with Index.open(seeded_settings, embedder=embedder) as index:
-            assert index.docstore.count()[0] == 2
+    with caplog.at_level(logging.WARNING, logger="qa.index"), Index.open(seeded_settings, embedder=embedder) as index:
+        assert index.docstore.count()[0] == 2
     assert any("not UTF-8" in r.getMessage() and "recovered" in r.getMessage() for r in caplog.records)
     assert json.loads(manifest.read_bytes()) == json.loads(original)
     # without the copy (an index from before it was kept): a clear error naming the file
@@ -392,21 +389,21 @@ def test_non_finite_vectors_in_sqlite_are_re_embedded_from_the_chunk_text(
         nan = np.full(index.manifest.dimension, np.nan, dtype=np.float32).tobytes()
         index.docstore._conn().execute("UPDATE chunks SET vector = ? WHERE id = ?", (nan, chunk.id))
     (seeded_settings.index_dir / "vectors.faiss").unlink()
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
-        with Index.open(seeded_settings, embedder=embedder) as index:
-            repaired = index.docstore.vectors_of([chunk.id])[chunk.id]
-            assert np.allclose(repaired, embedder.encode([chunk.text])[0], atol=1e-5)
-            _, ids = index.vectors.search(repaired, 1)
-            assert ids[0][0] == chunk.id
+    with caplog.at_level(logging.WARNING, logger="qa.index"), Index.open(seeded_settings, embedder=embedder) as index:
+        repaired = index.docstore.vectors_of([chunk.id])[chunk.id]
+        assert np.allclose(repaired, embedder.encode([chunk.text])[0], atol=1e-5)
+        _, ids = index.vectors.search(repaired, 1)
+        assert ids[0][0] == chunk.id
     assert any("re-embedded from their chunk texts" in r.getMessage() for r in caplog.records)
 
 
 def test_docstore_damaged_past_its_header_is_a_clear_error(tmp_path: Path) -> None:
-    from tests.crash_worker import HashEmbedder, article, settings_for
+    from tests.crash_worker import article, settings_for
+    from tests.fakes import FakeEmbedder
 
     settings = settings_for(str(tmp_path / "index"), str(tmp_path / "tiktoken"))
     rng = random.Random(1)
-    with Index.open(settings, embedder=HashEmbedder()) as index:
+    with Index.open(settings, embedder=FakeEmbedder()) as index:
         Ingestor(index, settings).ingest_articles([article(rng, str(i)) for i in range(40)])
         index.docstore._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
     docs = settings.index_dir / "docs.sqlite"
@@ -416,4 +413,4 @@ def test_docstore_damaged_past_its_header_is_a_clear_error(tmp_path: Path) -> No
     docs.write_bytes(bytes(data))
     with pytest.raises(IndexDamagedError, match=r"docs.sqlite is not a readable SQLite database \(database disk "
                                                 r"image is malformed\).*`qa ingest`"):
-        Index.open(settings, embedder=HashEmbedder())
+        Index.open(settings, embedder=FakeEmbedder())

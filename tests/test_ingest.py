@@ -15,7 +15,7 @@ from qa.index import Index
 from qa.ingest import Ingestor
 from qa.settings import Settings
 from qa.types import Article
-from tests.conftest import SEEDS_DIR, TRUMP_ID
+from tests.helpers import SEEDS_DIR, TRUMP_ID
 
 
 class CountingEmbedder:

@@ -15,7 +15,7 @@ from qa.api import create_app
 from qa.api.validation import json_depth
 from qa.embed import Embedder
 from qa.settings import Settings
-from tests.conftest import copy_index
+from tests.helpers import copy_index
 
 QUESTION = "By how much will China increase its defense spending this year?"
 

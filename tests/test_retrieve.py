@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from qa.index import Index
-import datetime as dt
-
 from qa.retrieve import Recency, Retriever, reciprocal_rank_fusion
 from qa.settings import Settings
 from qa.types import Article, Filters
-from tests.conftest import TAIWAN_ID, TRUMP_ID
+from tests.helpers import TAIWAN_ID, TRUMP_ID
 
 # (question, article that answers it, a fact the passage must contain)
 SEED_QUESTIONS = [
@@ -20,7 +20,8 @@ SEED_QUESTIONS = [
     ("What is China's proposed military budget for 2025?", TAIWAN_ID, "$850 billion"),
     ("Which companies kept providing critical services in Ukraine during the war?", TAIWAN_ID, "Uber and Microsoft"),
     ("Who heads the American Chamber of Commerce in Ukraine?", TAIWAN_ID, "Andy Hunter"),
-    ("Why does Taiwan buy weapons from the US rather than Europe?", TAIWAN_ID, "Europeans don't want to sell us weapons"),
+    ("Why does Taiwan buy weapons from the US rather than Europe?", TAIWAN_ID,
+     "Europeans don't want to sell us weapons"),
     ("What economic growth target has China set for 2025?", TAIWAN_ID, "about 5 percent"),
     ("How much did Taipei allocate for defence in 2024?", TRUMP_ID, "$19 billion"),
     ("How much has Taiwan's defence spending grown over the past eight years?", TRUMP_ID, "80 percent"),
@@ -81,11 +82,12 @@ def test_date_filter(index: Index, settings: Settings) -> None:
 
 
 def test_filtered_search_falls_back_to_the_exact_allowed_set(index: Index, settings: Settings) -> None:
-    from qa.ingest import Ingestor
     from qa.docstore import FILTER_OVERFETCH
+    from qa.ingest import Ingestor
 
     near = [Article(id=f"budget-{n}", title="Council budget", published="2024-05-01",
-                    text=f"The city council approved budget number {n} for the new bridge.") for n in range(2 * FILTER_OVERFETCH)]
+                    text=f"The city council approved budget number {n} for the new bridge.")
+            for n in range(2 * FILTER_OVERFETCH)]
     far = Article(id="garden", title="Gardening", published="2019-05-01", text="Tomatoes grow well in sunny gardens.")
     Ingestor(index, settings).ingest_articles([*near, far])
     # one candidate: the over-fetched unfiltered search holds only 2024 budgets, so the 2019
@@ -114,9 +116,11 @@ def test_filtered_keyword_search_falls_back_to_joining_every_match(index: Index,
 
 ELECTIONS = [
     # the older story is the closer match to the question's words; the fresher one is still relevant
-    Article(id="last-year", title="Mayor election", text="Voters elected Ana Silva as mayor of Porto in the mayoral election.",
+    Article(id="last-year", title="Mayor election",
+            text="Voters elected Ana Silva as mayor of Porto in the mayoral election.",
             published="2023-03-01"),
-    Article(id="this-week", title="Porto vote", text="Porto voters chose Rui Costa in the election for mayor on Sunday.",
+    Article(id="this-week", title="Porto vote",
+            text="Porto voters chose Rui Costa in the election for mayor on Sunday.",
             published="2024-03-03"),
     Article(id="next-year", title="Porto mayor", text="Porto elected a new mayor, Marta Reis, in the election.",
             published="2025-03-02"),

@@ -15,7 +15,7 @@ from qa.api import create_app
 from qa.api.security import server_options, startup_summary
 from qa.embed import Embedder
 from qa.settings import Settings, SettingsError
-from tests.conftest import copy_index, live_server
+from tests.helpers import copy_index, live_server
 
 ARTICLE = {"id": "planted", "title": "Planted", "text": "A page on another site planted this article."}
 EVIL = "https://evil.example"

@@ -43,3 +43,15 @@ def test_enabled_models_are_the_default_plus_the_allowed_ones() -> None:
     assert Settings.from_env({}).enabled_models() == ("extractive",)
     settings = Settings.from_env({"QA_MODEL": "openai", "QA_ALLOWED_MODELS": "extractive, local,openai"})
     assert settings.enabled_models() == ("openai", "extractive", "local")
+
+
+def test_literal_settings_name_the_variable_and_the_choices() -> None:
+    with pytest.raises(SettingsError, match=r"QA_SUPPORT_SCORER='nli': expected lexical or judge"):
+        Settings(support_scorer="nli")  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match=r"QA_ENCODER='tf': expected onnx or torch"):
+        Settings.from_env({"QA_ENCODER": "tf"})
+
+
+def test_a_request_uses_the_model_it_names_else_the_default() -> None:
+    settings = Settings(model="extractive")
+    assert settings.model_for(None) == "extractive" and settings.model_for("openai") == "openai"

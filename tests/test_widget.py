@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from qa.backends import register_backend
-from qa.backends.base import GenerationRequest
 from qa.embed import Embedder
-from qa.settings import PROJECT_ROOT, Settings
-from tests.conftest import TAIWAN_ID, live_server
+from qa.settings import PROJECT_ROOT
+from tests.fakes import FakeBackend
+from tests.helpers import TAIWAN_ID, live_server
 
 pytestmark = pytest.mark.browser
 
@@ -41,26 +39,9 @@ REFUSAL = "The articles I have don’t cover that."
 UNAVAILABLE = "The answering service is unavailable right now."
 
 
-class SlowBackend:
-    """Streams a cited sentence one word every 0.3 s, long enough to press Stop."""
-
-    name = SLOW_MODEL
-    uses_llm = False
-
-    def __init__(self, settings: Settings) -> None:
-        pass
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        words = ("China will increase its defense spending by 7.2 percent this year [1]. " * 6).split()
-        for i, word in enumerate(words):
-            time.sleep(0.3)
-            yield word if i == 0 else " " + word
-
-    def complete(self, request: GenerationRequest) -> str:  # pragma: no cover - never asked
-        return "".join(self.stream(request))
-
-
-register_backend(SLOW_MODEL, SlowBackend)
+# streams a cited sentence one word every 0.3 s, long enough to press Stop
+_WORDS = ("China will increase its defense spending by 7.2 percent this year [1]. " * 6).split()
+SLOW = FakeBackend(SLOW_MODEL, [word if i == 0 else " " + word for i, word in enumerate(_WORDS)], delay=0.3)
 
 
 # --- servers and the browser -------------------------------------------------------------------
@@ -86,7 +67,9 @@ def limited_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, e
 
 
 @pytest.fixture(scope="module")
-def slow_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[str]:
+def slow_server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
+                fake_backends: Callable[[FakeBackend], FakeBackend]) -> Iterator[str]:
+    fake_backends(SLOW)
     with live_server(seeded_dir, tmp_path_factory.mktemp("widget-slow"), embedder, rate_limit_per_minute=0,
                model=SLOW_MODEL) as url:
         yield url

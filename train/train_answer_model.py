@@ -289,7 +289,8 @@ def export(model: AnswerNet, out: Path, base: str) -> None:
         model, (), str(fp32),
         kwargs={"input_ids": sample, "attention_mask": sample, "token_type_ids": torch.zeros_like(sample)},
         input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
-        dynamic_axes={name: {0: "batch", 1: "length"} for name in ["input_ids", "attention_mask", "token_type_ids", "logits"]},
+        dynamic_axes={name: {0: "batch", 1: "length"} for name in ["input_ids", "attention_mask", "token_type_ids",
+                                                                   "logits"]},
         opset_version=17, dynamo=False,
     )
     quantize_dynamic(str(fp32), str(out / "model.onnx"), per_channel=True, weight_type=QuantType.QInt8,
@@ -362,7 +363,8 @@ def main() -> None:
         for batch_ids in batches:
             if step >= steps:
                 break
-            ids, mask, types, pool, labels, valid, starts, ends = features(tokenizer, [train[i] for i in batch_ids], TRAIN_MAX_LENGTH)
+            ids, mask, types, pool, labels, valid, starts, ends = features(tokenizer, [train[i] for i in batch_ids],
+                                                                           TRAIN_MAX_LENGTH)
             logits = model(ids, mask, types)
             loss, sent_loss = loss_fn(logits, mask, pool, labels, valid, starts, ends)
             loss.backward()

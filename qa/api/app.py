@@ -70,7 +70,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Lites
         route_handlers=[v1, routes_health.HealthController, routes_static.StaticController],
         dependencies=DEPENDENCIES,
         guards=[AccessGuard(settings, on_limited=metrics.rate_limited.inc)],
-        exception_handlers=exception_handlers(settings),  # type: ignore[arg-type]
+        exception_handlers=exception_handlers(settings),
         middleware=[request_ids.middleware, metrics.middleware],
         before_send=[request_ids.add_header],
         cors_config=cors_config(settings),

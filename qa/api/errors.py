@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.exceptions import (
     ClientException,
     HTTPException,
@@ -23,6 +22,7 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from qa.api import request_ids
 from qa.api.security import UnsupportedMediaType

@@ -17,7 +17,7 @@ _current: contextvars.ContextVar[str] = contextvars.ContextVar("qa_request_id", 
 
 def request_id(scope: Scope) -> str:
     """The id of the request in `scope` (assigned on first use)."""
-    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = scope.setdefault("state", {})
     rid = state.get(_STATE_KEY)
     if rid is None:
         sent = next((value.decode("latin-1") for name, value in scope.get("headers", ())
@@ -53,4 +53,4 @@ async def add_header(message: Message, scope: Scope) -> None:
     if message["type"] == "http.response.start":
         headers = list(message.get("headers", []))
         headers.append((HEADER.encode(), request_id(scope).encode()))
-        message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+        message["headers"] = headers

@@ -51,7 +51,8 @@ def model_not_found(_: Request, exc: validation.ModelNotEnabled) -> Response[Ope
                     status_code=404)
 
 
-MODEL_NOT_FOUND = ResponseSpec(OpenAIError, generate_examples=False, description="`model` names no backend this service enabled "
+MODEL_NOT_FOUND = ResponseSpec(OpenAIError, generate_examples=False,
+                               description="`model` names no backend this service enabled "
                                "(OpenAI's error shape, `code: model_not_found`).")
 
 
@@ -112,7 +113,7 @@ async def completion_chunks(service: Service, request: AskRequest, completion_id
     """`chat.completion.chunk` events: the role, the text as generated, then the sources and the
     citations, then `data: [DONE]`. If the citation check changed the streamed text, the checked
     answer follows it (a stream cannot take text back). Errors: `data: {"error": {...}}`."""
-    model = request.model or service.settings.model
+    model = service.settings.model_for(request.model)
     yield _chunk(completion_id, created, model, ChunkDelta(role="assistant", content=""))
     streamed: list[str] = []
     try:

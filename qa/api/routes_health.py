@@ -18,7 +18,8 @@ from qa.api.threads import blocking
 
 METRICS_KEY = "metrics"
 log = logging.getLogger("qa.api")
-UNAVAILABLE = ResponseSpec(Health, generate_examples=False, description="Not ready: starting, shutting down, or the index cannot be "
+UNAVAILABLE = ResponseSpec(Health, generate_examples=False,
+                           description="Not ready: starting, shutting down, or the index cannot be "
                            "read (`status: unavailable`, `reason` says which).")
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
@@ -224,7 +224,14 @@ class AccessGuard:
                 )
 
 
-def server_options(settings: Settings) -> dict[str, object]:
+class ServerOptions(TypedDict):
+    """uvicorn.run's keyword arguments for proxies."""
+
+    proxy_headers: bool
+    forwarded_allow_ips: str
+
+
+def server_options(settings: Settings) -> ServerOptions:
     """uvicorn's proxy options: `X-Forwarded-For`/`-Proto` are believed only from
     `settings.trusted_proxies`, so the client address (and the rate limit keyed on it) can't be forged."""
     if not settings.trusted_proxies:

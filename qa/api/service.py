@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from qa.answer import Answerer
 from qa.answer_types import Answer, AnswerEvent, AskRequest, FinalEvent
 from qa.api.metrics import Metrics
+from qa.components import Components
 from qa.docstore import StoredArticle
-from qa.embed import Embedder, get_embedder
+from qa.embed import Embedder
 from qa.index import Index, IndexStorageError
 from qa.ingest import Ingestor, IngestReport
 from qa.retrieve import SearchResult
@@ -39,7 +40,7 @@ class Service:
     """Everything a request needs, loaded once at startup."""
 
     settings: Settings
-    embedder: Embedder
+    components: Components
     index: Index
     answerer: Answerer
     ingestor: Ingestor
@@ -52,22 +53,27 @@ class Service:
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
-    def start(cls, settings: Settings, metrics: Metrics, *, embedder: Embedder | None = None) -> "Service":
+    def start(cls, settings: Settings, metrics: Metrics, *, embedder: Embedder | None = None) -> Service:
         """Load the model, open the index writable (ingesting the seeds into an empty one)."""
         started = time.perf_counter()
-        embedder = embedder if embedder is not None else get_embedder(settings)
-        index = Index.open(settings, embedder=embedder, writable=True, create=True)
+        components = Components(settings, embedder=embedder)
         try:
-            ingestor = Ingestor(index, settings)
+            index = components.open_index(writable=True, create=True)
+        except BaseException:
+            components.close()
+            raise
+        try:
+            ingestor = components.ingestor(index)
             if index.docstore.count()[0] == 0 and settings.seeds_dir.is_dir():
                 report = ingestor.ingest_paths([settings.seeds_dir])
                 index.save()
                 log.info("empty index: ingested %d seed articles from %s", len(report.added), settings.seeds_dir)
-            answerer = Answerer(index, settings)
+            answerer = components.answerer(index)
         except BaseException:
             index.close()
+            components.close()
             raise
-        service = cls(settings, embedder, index, answerer, ingestor, metrics)
+        service = cls(settings, components, index, answerer, ingestor, metrics)
         metrics.watch_index(service.counts)
         articles, chunks = service.counts()
         log.info("ready in %.1f s: %d articles, %d chunks in %s", time.perf_counter() - started,
@@ -82,6 +88,7 @@ class Service:
         self.metrics.watch_index(None)
         with self._write_lock:
             self.index.close()
+        self.components.close()
 
     def counts(self) -> tuple[int, int]:
         """(articles, chunks) in the index."""
@@ -98,7 +105,7 @@ class Service:
     def ask(self, request: AskRequest) -> Answer:
         """The checked answer (blocking); BackendError propagates."""
         started = time.perf_counter()
-        model = request.model or self.settings.model
+        model = self.settings.model_for(request.model)
         try:
             answer = self.answerer.ask(request)
         except Exception:
@@ -110,7 +117,7 @@ class Service:
     def stream(self, request: AskRequest) -> Iterator[AnswerEvent]:
         """The answer events (blocking generator), recording the answer metrics."""
         started = time.perf_counter()
-        model = request.model or self.settings.model
+        model = self.settings.model_for(request.model)
         try:
             for event in self.answerer.stream(request):
                 if isinstance(event, FinalEvent):
@@ -158,6 +165,6 @@ class Service:
             log.warning("the write is committed, but the vector file was not saved: %s", error)
 
     def _record(self, answer: Answer, started: float) -> None:
-        model = answer.model or self.settings.model
+        model = self.settings.model_for(answer.model)
         self.metrics.answer_seconds.labels(model).observe(time.perf_counter() - started)
         self.metrics.answers.labels(model, "refused" if answer.refused else "answered").inc()

@@ -17,9 +17,9 @@ from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 from qa.answer_types import AskRequest
 from qa.backends import available_backends
 from qa.backends.base import Message
-from qa.loaders import ArticleError, article_from_mapping, normalize_date
+from qa.loaders import ArticleError, article_from_mapping
 from qa.settings import Settings
-from qa.types import Article, Filters
+from qa.types import Article, FilterError, Filters
 
 HISTORY_ROLES = frozenset({"system", "user", "assistant"})
 
@@ -56,17 +56,9 @@ def filters(value: Filters | None) -> Filters | None:
     if value is None:
         return None
     try:
-        published_from = normalize_date(value.published_from, "published_from") if value.published_from else None
-        published_to = normalize_date(value.published_to, "published_to") if value.published_to else None
-        as_of = normalize_date(value.as_of, "as_of") if value.as_of else None
-    except ArticleError as error:
+        return value.normalized()
+    except FilterError as error:
         raise ClientException(str(error)) from None
-    if published_from and published_to and published_from > published_to:
-        raise ClientException(
-            f"published_from ({published_from}) is after published_to ({published_to}): swap them"
-        )
-    source = value.source.strip() if value.source and value.source.strip() else None
-    return Filters(source=source, published_from=published_from, published_to=published_to, as_of=as_of)
 
 
 class ModelNotEnabled(ClientException):

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from qa.answer_model import AnswerModel, get_answer_model
-from qa.backends.base import GenerationRequest
+from qa.answer_model import AnswerModel
+from qa.backends.base import REFUSAL, GenerationRequest, Refusal
 from qa.chunk import CLOSERS, split_sentences
-from qa.embed import get_embedder
+from qa.embed import Embedder
 from qa.settings import Settings
 from qa.support import relevance_scores
 
-REFUSAL = "I don't know based on the provided articles."
+__all__ = ["REFUSAL", "ExtractiveBackend"]
 MAX_SENTENCES = 2
 MIN_SENTENCE_CHARS = 12
 
@@ -25,11 +25,11 @@ class ExtractiveBackend:
     name = "extractive"
     uses_llm = False
 
-    def __init__(self, settings: Settings, model: AnswerModel | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, model: AnswerModel | None = None) -> None:
+        """`model` is used when `settings.answer_model_weight` > 0 (the caller loads it)."""
         self.weight = settings.answer_model_weight
-        self.model = model or (get_answer_model(str(settings.answer_model_dir or ""), settings.answer_model_threads)
-                               if self.weight > 0 else None)
-        self.embedder = get_embedder(settings)
+        self.model = model if self.weight > 0 else None
+        self.embedder = embedder
         self.threshold = settings.answer_threshold
         self.second_ratio = settings.answer_second_ratio
         self.max_passages = settings.answer_passages
@@ -65,15 +65,16 @@ class ExtractiveBackend:
     def complete(self, request: GenerationRequest) -> str:
         ranked = self.rank_sentences(request)
         if not ranked or ranked[0][0] < self.threshold:
-            return REFUSAL
+            return Refusal(REFUSAL)
         floor = max(self.threshold, self.second_ratio * ranked[0][0])
         chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= floor]
         return " ".join(f"{_unterminated(text)} [{number}]." for _, number, text in chosen)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         text = self.complete(request)
+        piece_type = type(text)  # a refusal's pieces are each a Refusal
         for i, piece in enumerate(text.split(" ")):
-            yield piece if i == 0 else " " + piece
+            yield piece_type(piece if i == 0 else " " + piece)
 
 
 def _is_question(sentence: str) -> bool:

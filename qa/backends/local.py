@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from qa.backends.base import BackendError, GenerationRequest
+from qa.backends.base import BackendError, GenerationRequest, as_refusal, marking_refusals
 from qa.backends.local_worker import LocalWorker, WorkerConfig
 from qa.settings import Settings
 
@@ -118,33 +118,20 @@ def bundled_model_path(cache_dir: Path | None = None) -> Path:
     return assemble(bundled_part_paths(), target, size=MODEL_SIZE, sha256=MODEL_SHA256)
 
 
-_workers: dict[WorkerConfig, LocalWorker] = {}
-_workers_lock = threading.Lock()
-
-
-def _worker(settings: Settings) -> LocalWorker:
-    """The worker for these settings, started once per process and shared (answers and judge)."""
+def _start_worker(settings: Settings) -> LocalWorker:
+    """A worker process for the configured model (the service builds one `LocalBackend` and shares
+    it between answering and the judge scorer)."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise BackendError(NOT_INSTALLED, status=503)
-    with _workers_lock:
-        if settings.local_model_path:
-            path = Path(settings.local_model_path).expanduser()
-            if not path.is_file():
-                raise BackendError(f"QA_LOCAL_MODEL_PATH={path}: no such file", status=503)
-        else:
-            path = bundled_model_path()
-        config = WorkerConfig(model_path=str(path.resolve()), context=settings.local_context,
-                              threads=settings.local_threads, prompts_dir=settings.prompts_dir)
-        worker = _workers.get(config)
-        if worker is None:
-            worker = _workers[config] = LocalWorker(config)
-        return worker
-
-
-def running_workers() -> list[LocalWorker]:
-    """The workers this process started (one per model configuration)."""
-    with _workers_lock:
-        return list(_workers.values())
+    if settings.local_model_path:
+        path = Path(settings.local_model_path).expanduser()
+        if not path.is_file():
+            raise BackendError(f"QA_LOCAL_MODEL_PATH={path}: no such file", status=503)
+    else:
+        path = bundled_model_path()
+    config = WorkerConfig(model_path=str(path.resolve()), context=settings.local_context,
+                          threads=settings.local_threads, prompts_dir=settings.prompts_dir)
+    return LocalWorker(config)
 
 
 class LocalBackend:
@@ -156,7 +143,11 @@ class LocalBackend:
     uses_llm = True
 
     def __init__(self, settings: Settings) -> None:
-        self.worker = _worker(settings)
+        self.worker = _start_worker(settings)
+
+    def close(self) -> None:
+        """Stop the worker process."""
+        self.worker.close()
 
     @property
     def model_path(self) -> str:
@@ -165,11 +156,11 @@ class LocalBackend:
 
     def complete(self, request: GenerationRequest) -> str:
         """The whole answer text."""
-        return "".join(self._chat(request, stream=False))
+        return as_refusal("".join(self._chat(request, stream=False)))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """The answer as text deltas. Close an abandoned stream: the model is held until then."""
-        return self._chat(request, stream=True)
+        return marking_refusals(self._chat(request, stream=True))
 
     def support_probability(self, claim: str, evidence: str) -> float:
         """The LLM judge: P(yes) that `claim` is supported by `evidence` (see `qa.llm_judge`)."""

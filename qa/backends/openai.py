@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from qa.backends.base import BackendError, GenerationRequest
+from qa.backends.base import BackendError, GenerationRequest, as_refusal, marking_refusals
 from qa.settings import Settings
 
 CHAT_PATH = "/chat/completions"
@@ -64,13 +64,13 @@ class OpenAIBackend:
 
     def complete(self, request: GenerationRequest) -> str:
         """The whole answer text (`choices[0].message.content`)."""
-        return "".join(self._run(self._payload(request, stream=False), self._read_completion))
+        return as_refusal("".join(self._run(self._payload(request, stream=False), self._read_completion)))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         """The answer as it is generated: the non-empty `choices[0].delta.content` pieces.
 
         Lazy: the request is sent, and a `BackendError` raised, only once iteration starts."""
-        return self._run(self._payload(request, stream=True), self._read_stream)
+        return marking_refusals(self._run(self._payload(request, stream=True), self._read_stream))
 
     def close(self) -> None:
         """Close the HTTP client if this backend created it."""
