@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qa.embed import EmbeddingModelError
-from qa.index import Index, IndexError_
+from qa.index import Index, IndexProblem
 from qa.loaders import ArticleError
 from qa.settings import Settings, SettingsError
 from qa.types import FilterError, Filters, SearchResult
@@ -43,7 +43,7 @@ def handles_user_errors(func: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (IndexError_, EmbeddingModelError, SettingsError, ArticleError, FilterError) as error:
+        except (IndexProblem, EmbeddingModelError, SettingsError, ArticleError, FilterError) as error:
             raise UserError(str(error)) from error
         except sqlite3.Error as error:  # outside a write: a damaged or locked docs.sqlite
             raise UserError(f"the document store cannot be used: {error}. If docs.sqlite is damaged, restore "

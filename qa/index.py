@@ -34,10 +34,10 @@ from qa.docstore import ChunkRow, DocStore, StoredArticle
 from qa.embed import Embedder
 from qa.index_errors import (
     IndexDamagedError,
-    IndexError_,
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    IndexProblem,
     IndexStorageError,
     storage_error,
 )
@@ -47,7 +47,7 @@ from qa.types import Chunk
 from qa.vectorstore import FaissStore, VectorStoreError
 
 __all__ = [  # the errors are raised through Index, and imported from here
-    "DOCS_FILE", "VECTORS_FILE", "Index", "IndexDamagedError", "IndexError_", "IndexLockedError",
+    "DOCS_FILE", "VECTORS_FILE", "Index", "IndexDamagedError", "IndexProblem", "IndexLockedError",
     "IndexMismatchError", "IndexMissingError", "IndexStorageError", "Manifest",
 ]
 
@@ -141,7 +141,7 @@ class Index:
                     f"no index in {directory}: run `qa ingest PATH` first (or pass --index DIR)"
                 )
             if embedder is None:
-                raise IndexError_("creating an index needs the embedding model")
+                raise IndexProblem("creating an index needs the embedding model")
             directory.mkdir(parents=True, exist_ok=True)
         if not docs_path.exists() and vectors_path.exists():
             raise _docstore_missing(docs_path, vectors_path)
@@ -202,13 +202,13 @@ class Index:
         if manifest_path.exists() and row is None:
             try:
                 read_manifest(manifest_path)
-            except IndexError_ as error:
+            except IndexProblem as error:
                 raise IndexDamagedError(f"{error}: restore it from a backup") from None
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            raise IndexError_("this operation needs the embedding model, which was not loaded")
+            raise IndexProblem("this operation needs the embedding model, which was not loaded")
         return self._embedder
 
     @property
@@ -347,7 +347,7 @@ class Index:
 
     def _require_writable(self) -> None:
         if not self.writable:
-            raise IndexError_("the index was opened read-only")
+            raise IndexProblem("the index was opened read-only")
 
 
 def _take_write_lock(directory: Path) -> IO[str]:
@@ -382,7 +382,7 @@ def _open_docstore(path: Path) -> DocStore:
         return DocStore(path)
     except sqlite3.DatabaseError as error:
         if "locked" in str(error):
-            raise IndexError_(f"{path} is locked by another program ({error}); retry when it is done") from None
+            raise IndexProblem(f"{path} is locked by another program ({error}); retry when it is done") from None
         raise _docstore_unreadable(path, error) from None
 
 

@@ -7,27 +7,27 @@ import sqlite3
 from pathlib import Path
 
 
-class IndexError_(RuntimeError):
+class IndexProblem(RuntimeError):
     """Base class for index problems a user can fix; the message says how."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexProblem):
     """The index was built with another embedding model or chunker than the one configured."""
 
 
-class IndexLockedError(IndexError_):
+class IndexLockedError(IndexProblem):
     """Another process is writing to this index."""
 
 
-class IndexMissingError(IndexError_):
+class IndexMissingError(IndexProblem):
     """There is no index at the configured location."""
 
 
-class IndexDamagedError(IndexError_):
+class IndexDamagedError(IndexProblem):
     """A file of the index is missing or unreadable; the message names it and the way out."""
 
 
-class IndexStorageError(IndexError_):
+class IndexStorageError(IndexProblem):
     """The disk refused a write (full, read-only, failing, locked); nothing of that write was stored."""
 
     def __init__(self, message: str, *, disk_full: bool) -> None:

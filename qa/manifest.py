@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qa.docstore import DocStore
 from qa.embed import TORCH_EXTRA_HINT, Embedder, encoder_identity, model_identity
-from qa.index_errors import IndexDamagedError, IndexError_, IndexMismatchError, IndexMissingError, storage_error
+from qa.index_errors import IndexDamagedError, IndexMismatchError, IndexMissingError, IndexProblem, storage_error
 from qa.settings import Settings
 
 MANIFEST_VERSION = 1
@@ -87,7 +87,7 @@ def load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder: 
     try:
         manifest = read_manifest(path) if path.exists() else None
         problem = None if manifest is not None else f"{path} is missing"
-    except IndexError_ as error:
+    except IndexProblem as error:
         manifest, problem = None, str(error)
     if manifest is None and copy is not None:
         with contextlib.suppress(TypeError, ValueError):  # a copy this version can't read is no copy
@@ -104,7 +104,7 @@ def load_manifest(path: Path, docstore: DocStore, settings: Settings, embedder: 
         if not writable:
             raise IndexMissingError(f"no index manifest in {path.parent}: run `qa ingest PATH` first")
         if embedder is None:
-            raise IndexError_("creating an index needs the embedding model")
+            raise IndexProblem("creating an index needs the embedding model")
         manifest = Manifest.for_settings(settings, embedder.dimension)
         write_json_atomic(path, asdict(manifest))
     if writable and copy != json.dumps(asdict(manifest), sort_keys=True):
@@ -120,9 +120,9 @@ def read_manifest(path: Path) -> Manifest:
         data = json.loads(path.read_bytes().decode("utf-8"))
         return Manifest(**data)
     except UnicodeDecodeError as error:
-        raise IndexError_(f"{path} is not a valid index manifest (not UTF-8 text: {error})") from None
+        raise IndexProblem(f"{path} is not a valid index manifest (not UTF-8 text: {error})") from None
     except (json.JSONDecodeError, TypeError) as error:
-        raise IndexError_(f"{path} is not a valid index manifest ({error})") from None
+        raise IndexProblem(f"{path} is not a valid index manifest ({error})") from None
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -29,7 +29,7 @@ from qa.api.security import UnsupportedMediaType
 from qa.api.service import ArticleNotCleanable
 from qa.api.validation import UnprocessableArticles
 from qa.backends import BackendError, UnknownBackendError
-from qa.index import IndexError_, IndexStorageError
+from qa.index import IndexProblem, IndexStorageError
 from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
@@ -134,7 +134,7 @@ def sqlite_error(request: Request, exc: sqlite3.Error) -> Response[dict[str, Any
                           "restore it from a backup or rebuild the index with `qa ingest`")
 
 
-def index_error(request: Request, exc: IndexError_) -> Response[dict[str, Any]]:
+def index_error(request: Request, exc: IndexProblem) -> Response[dict[str, Any]]:
     log.error("%s %s -> 503, index error [request %s]: %s", request.method, request.url.path,
               request_ids.request_id(request.scope), exc)
     return error_response(503, str(exc))
@@ -154,7 +154,7 @@ def exception_handlers(settings: Settings) -> dict[type[Exception] | int, Callab
         BackendError: backend_error,
         UnknownBackendError: unknown_backend,
         ArticleNotCleanable: uncleanable_article,
-        IndexError_: index_error,
+        IndexProblem: index_error,
         IndexStorageError: storage_error,
         sqlite3.Error: sqlite_error,
         HTTPException: http_error,
