@@ -100,11 +100,12 @@ def main(ctx: click.Context) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @index_option
 @click.option("--no-sync", is_flag=True, help="Keep articles whose files are gone from PATHS.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar on a terminal.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: on a terminal only; --progress also in logs).")
 @click.pass_context
 @handles_user_errors
 def ingest(ctx: click.Context, paths: tuple[Path, ...], index_dir: Path | None, no_sync: bool,
-           progress: bool) -> None:
+           progress: bool | None) -> None:
     """Ingest articles from files and folders (.txt .md .jsonl .jsonl.gz .html)."""
     settings = load_settings(ctx, index_dir=index_dir)
     with components(settings) as root, root.open_index(writable=True, create=True) as index:
@@ -303,14 +304,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
 @click.option("--leave-out-gold", is_flag=True,
               help="Also ask every answerable question with its gold article(s) left out of the "
                    "results: it should then be refused (refusal on unanswerable questions).")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (default: on a terminal only; --progress also in logs).")
 @index_option
 @click.pass_context
 @handles_user_errors
 def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limits: tuple[int, ...],
                  keep_index: Path | None, k: int, limit: int | None, model: str | None, split: str | None,
-                 question_dates: bool, as_json: bool, records_path: Path | None, leave_out_gold: bool, progress: bool,
-                 index_dir: Path | None) -> None:
+                 question_dates: bool, as_json: bool, records_path: Path | None, leave_out_gold: bool,
+                 progress: bool | None, index_dir: Path | None) -> None:
     """Evaluate retrieval, answers, citations, refusals and latency on a question set.
 
     Questions are JSONL lines {"id", "question", "answers", "gold_ids", "split", ...}; a question

@@ -22,6 +22,7 @@ from qa.clean import clean_text
 from qa.docstore import StoredArticle
 from qa.index import Index
 from qa.loaders import iter_paths, load_path
+from qa.progress import progress_bar
 from qa.settings import Settings
 from qa.tokens import count_tokens, get_encoding
 from qa.types import Article, Chunk, LoadProblem
@@ -71,7 +72,7 @@ class Ingestor:
             model_token_limit=embedder.max_tokens,
             count_tiktoken=lambda text: count_tokens(text, encoding),
         )
-        # None lets tqdm decide (shown on a terminal, hidden in logs and tests).
+        # None: shown on a terminal only; True: also in logs (qa.progress)
         self.progress = progress
 
     # -- entry points -------------------------------------------------------------------------
@@ -198,8 +199,7 @@ class Ingestor:
             report.deleted = self.index.delete(sorted(vanished))
 
     def _progress_bar(self) -> tqdm:
-        return tqdm(total=0, unit="chunk", desc="embedding", disable=None if self.progress else True,
-                    dynamic_ncols=True, leave=True)
+        return progress_bar(total=0, unit="chunk", desc="embedding", show=self.progress, leave=True)
 
 
 class _Window:

@@ -12,8 +12,6 @@ from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
 from qa.answer_types import AskRequest
 from qa.evaluate.judgements import (
     RecordingEmbedder,
@@ -34,6 +32,7 @@ from qa.evaluate.metrics import (
 )
 from qa.evaluate.questions import SKIPPED, UNANSWERABLE, EvalQuestion
 from qa.evaluate.report import EvalReport, QuestionRecord, mean_or_none
+from qa.progress import progress_bar
 from qa.types import Filters
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ def run_eval(
     k: int = 5,
     model: str | None = None,
     limit: int | None = None,
-    progress: bool = True,
+    progress: bool | None = True,
     answerer: Answerer | None = None,
     components: Components | None = None,
     question_dates: bool = False,
@@ -99,7 +98,7 @@ def run_eval(
     retrieval: dict[str, list[float]] = {"recall": [], "answer_recall": [], "rr": [], "ndcg": []}
     contained, f1s, refused_unanswerable, refused_answerable = [], [], [], []
     recalls, precisions = [], []
-    for question in tqdm(selected, desc="eval", unit="q", disable=not progress, dynamic_ncols=True):
+    for question in progress_bar(selected, desc="eval", unit="q", show=progress):
         if recorder is not None:
             recorder.clear()
         filters = Filters(as_of=question.as_of) if question_dates and question.as_of else None
@@ -250,7 +249,7 @@ def _loaded(path: Path, on_problem: Callable[[LoadProblem], None]) -> Iterator[A
 
 
 def ingest_corpora(components: Components, index: Index, corpora: Sequence[Path], limits: Sequence[int | None],
-                   *, progress: bool, on_problem: Callable[[LoadProblem], None],
+                   *, progress: bool | None, on_problem: Callable[[LoadProblem], None],
                    on_ingested: Callable[[Path, IngestReport], None]) -> None:
     """Fill the scratch index of a run with each corpus (`limits`: the first N articles of each)."""
     ingestor = components.ingestor(index, progress=progress)
@@ -261,7 +260,7 @@ def ingest_corpora(components: Components, index: Index, corpora: Sequence[Path]
 
 @contextlib.contextmanager
 def eval_index(settings: Settings, corpora: Sequence[Path], limits: Sequence[int | None], keep_index: Path | None,
-               *, progress: bool, on_problem: Callable[[LoadProblem], None],
+               *, progress: bool | None, on_problem: Callable[[LoadProblem], None],
                on_ingested: Callable[[Path, IngestReport], None]) -> Iterator[tuple[Settings, Components, Index]]:
     """The index a run reads, with its settings and components: with `corpora`, a scratch index built
     from them (in `keep_index`, kept, or a temporary folder); else `settings.index_dir`, read-only."""
