@@ -306,13 +306,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
                    "results: it should then be refused (refusal on unanswerable questions).")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars (default: on a terminal only; --progress also in logs).")
+@click.option("--independent-judge", is_flag=True,
+              help="Also judge citations with the local LLM (P(yes) >= 0.5), a scorer the answerer does "
+                   "not use: needs the local extra; ~1 s per cited sentence.")
 @index_option
 @click.pass_context
 @handles_user_errors
 def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, ...], corpus_limits: tuple[int, ...],
                  keep_index: Path | None, k: int, limit: int | None, model: str | None, split: str | None,
                  question_dates: bool, as_json: bool, records_path: Path | None, leave_out_gold: bool,
-                 progress: bool | None, index_dir: Path | None) -> None:
+                 progress: bool | None, independent_judge: bool, index_dir: Path | None) -> None:
     """Evaluate retrieval, answers, citations, refusals and latency on a question set.
 
     Questions are JSONL lines {"id", "question", "answers", "gold_ids", "split", ...}; a question
@@ -356,10 +359,18 @@ def eval_command(ctx: click.Context, questions_path: Path, corpora: tuple[Path, 
     with eval_index(load_settings(ctx, index_dir=index_dir), corpora, per_corpus, keep_index, progress=progress,
                     on_problem=problem, on_ingested=ingested) as (settings, root, index):
         n_articles, n_chunks = index.docstore.count()
+        independent = None
+        if independent_judge:
+            from qa.support import JudgeScorer, LexicalSemanticScorer
+
+            if settings.support_scorer == "judge":
+                raise UserError("--independent-judge: the answers are already checked by the LLM judge "
+                                "(QA_SUPPORT_SCORER=judge), so it would not be independent")
+            independent = JudgeScorer(root.backends.local(), LexicalSemanticScorer(root.embedder))
         try:
             result = run_eval(index, settings, questions, k=k, model=model, limit=limit, progress=progress,
                               question_dates=question_dates, split=split, leave_out_gold=leave_out_gold,
-                              records_path=records_path, components=root)
+                              records_path=records_path, components=root, independent=independent)
         except (BackendError, UnknownBackendError) as error:
             raise UserError(str(error)) from error
 
@@ -400,13 +411,16 @@ def print_eval_report(result: Any, title: str) -> None:
         ("citations", "citation recall", result.citation_recall,
          f"{result.n_cited_answers} answers, {result.n_sentences} sentences"),
         ("", "citation precision", result.citation_precision, f"{result.n_citations} citations"),
+        *([("", "recall, independent judge", result.independent_citation_recall, result.independent_judge or ""),
+           ("", "precision, independent judge", result.independent_citation_precision, "")]
+          if result.independent_judge else []),
         ("refusals", "unanswerable refused", result.unanswerable_refused, f"{result.n_unanswerable} questions"),
         ("", "answerable refused", result.answerable_refused, f"{result.n_answerable} questions"),
         ("", "gold left out: refused", result.left_out_refused, f"{result.n_left_out} questions"),
     ]
-    for group, metric, value, over in rows:
-        table.add_row(group, metric, fmt(value), over, end_section=group == "" and metric in {
-            "nDCG@10", "token F1", "citation precision"})
+    for i, (group, metric, value, over) in enumerate(rows):
+        last_of_group = i + 1 < len(rows) and rows[i + 1][0] != ""
+        table.add_row(group, metric, fmt(value), over, end_section=last_of_group)
     console.print(table)
     latency = Table(title=f"Latency (ms), {result.seconds:.0f} s in all", title_justify="left")
     for column in ("stage", "p50", "p95"):

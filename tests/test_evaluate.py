@@ -316,6 +316,36 @@ def test_run_eval_aggregates_by_hand() -> None:
     json.dumps(data)  # JSON-ready
 
 
+class ConstantScorer(WordScorer):
+    """An independent judge that finds every claim supported (1.0) or none (0.0)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+        self.name = f"constant-{value}"
+
+    def scores(self, claim: str, evidence: list[str]) -> list[float]:
+        self.calls += 1
+        return [self.value for _ in evidence]
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_run_eval_reports_an_independent_judge_beside_the_answerers_own(value: float) -> None:
+    judge = ConstantScorer(value)
+    report, _ = stub_eval(independent=judge)
+    assert judge.calls > 0
+    assert report.citation_recall == 0.5 and report.citation_precision == 0.5  # the answerer's own, unchanged
+    assert report.independent_citation_recall == value and report.independent_citation_precision == value
+    citations = report.to_dict()["citations"]
+    assert citations["independent_judge"] == judge.name and citations["independent_precision"] == value
+    assert report.records[0].independent_citation_recall == value
+
+
+def test_run_eval_without_an_independent_judge_reports_none() -> None:
+    report, _ = stub_eval()
+    assert report.independent_judge is None and report.independent_citation_precision is None
+
+
 def test_run_eval_asks_as_of_each_question_date() -> None:
     _, answerer = stub_eval(question_dates=True)
     as_of = {what: (filters.as_of if filters else None) for what, filters in answerer.filters}

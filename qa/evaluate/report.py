@@ -32,6 +32,8 @@ class QuestionRecord:
     relevant_citations: int = 0
     citation_recall: float | None = None  # of this answer (None when refused)
     citation_precision: float | None = None
+    independent_citation_recall: float | None = None  # judged by the independent scorer, if any
+    independent_citation_precision: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     as_of: str | None = None  # the date the question was asked as of (None: today)
     gold_has_answer: bool | None = None  # a gold article's text contains a gold answer
@@ -63,6 +65,9 @@ class EvalReport:
     token_f1: float | None = None
     citation_recall: float | None = None
     citation_precision: float | None = None
+    independent_judge: str | None = None  # the scorer of the independent citation figures
+    independent_citation_recall: float | None = None
+    independent_citation_precision: float | None = None
     unanswerable_refused: float | None = None
     answerable_refused: float | None = None
     n_gold_has_answer: int = 0  # answerable questions whose gold text contains a gold answer
@@ -87,7 +92,10 @@ class EvalReport:
                         "n_gold_has_answer": self.n_gold_has_answer},
             "citations": {"recall": self.citation_recall, "precision": self.citation_precision,
                           "n_answers": self.n_cited_answers, "n_sentences": self.n_sentences,
-                          "n_citations": self.n_citations},
+                          "n_citations": self.n_citations,
+                          "independent_judge": self.independent_judge,
+                          "independent_recall": self.independent_citation_recall,
+                          "independent_precision": self.independent_citation_precision},
             "refusals": {"unanswerable_refused": self.unanswerable_refused, "n_unanswerable": self.n_unanswerable,
                          "answerable_refused": self.answerable_refused, "n_answerable": self.n_answerable,
                          "gold_left_out_refused": self.left_out_refused, "n_gold_left_out": self.n_left_out},

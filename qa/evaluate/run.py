@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from qa.index import Index
     from qa.ingest import IngestReport
     from qa.settings import Settings
+    from qa.support import SupportScorer
     from qa.types import Article, LoadProblem
 
 
@@ -59,6 +60,8 @@ def run_eval(
     split: str | None = None,
     leave_out_gold: bool = False,
     records_path: str | Path | None = None,
+    independent: SupportScorer | None = None,
+    independent_threshold: float = 0.5,
 ) -> EvalReport:
     """Ask every question through `answerer` (default: built by `components`, or from `settings`
     alone) and score the answers.
@@ -72,7 +75,10 @@ def run_eval(
 
     With `leave_out_gold`, every answerable question with `gold_ids` is asked a second time with
     its gold article(s) left out of the retrieved passages: it should then be refused.
-    `records_path`: one JSON line per question, written (and flushed) as each is answered."""
+    `records_path`: one JSON line per question, written (and flushed) as each is answered.
+    `independent`: a second support scorer the answerer does not use (the local LLM judge), whose
+    citation recall and precision (support >= `independent_threshold`) are reported beside the
+    answerer's own: the answerer's check cannot be the only judge of its own citations."""
     from qa.answer import Answerer
     from qa.support import LexicalSemanticScorer
 
@@ -83,6 +89,9 @@ def run_eval(
             recorder = RecordingEmbedder(answerer.scorer.embedder)
             answerer.scorer = LexicalSemanticScorer(recorder)
     check = SupportCheck(answerer.scorer, settings.support_threshold)
+    independent_check = SupportCheck(independent, independent_threshold) if independent is not None else None
+    independent_recalls: list[float] = []
+    independent_precisions: list[float] = []
     items = [q if isinstance(q, EvalQuestion) else EvalQuestion.from_mapping(q) for q in questions]
     selected = [q for q in items if q.kind != SKIPPED]
     if limit is not None:
@@ -161,6 +170,12 @@ def run_eval(
             record.supported_sentences = sum(j.supported for j in judgements)
             record.citations = sum(j.n_citations for j in judgements)
             record.relevant_citations = sum(sum(j.relevant) for j in judgements)
+            if independent_check is not None:
+                independent_judgements = citation_judgements(answer, independent_check)
+                record.independent_citation_recall = round(citation_recall(independent_judgements), 4)
+                record.independent_citation_precision = round(citation_precision(independent_judgements), 4)
+                independent_recalls.append(record.independent_citation_recall)
+                independent_precisions.append(record.independent_citation_precision)
             report.n_cited_answers += 1
         report.records.append(record)
         if records_file is not None:
@@ -184,6 +199,10 @@ def run_eval(
     report.n_citations = sum(r.citations for r in report.records)
     report.citation_recall = mean_or_none(recalls)
     report.citation_precision = mean_or_none(precisions)
+    if independent is not None:
+        report.independent_judge = independent.name
+        report.independent_citation_recall = mean_or_none(independent_recalls)
+        report.independent_citation_precision = mean_or_none(independent_precisions)
     report.unanswerable_refused = mean_or_none(refused_unanswerable)
     report.answerable_refused = mean_or_none(refused_answerable)
     report.n_gold_has_answer = len(contained_where_present)
