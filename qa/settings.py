@@ -31,6 +31,18 @@ class Settings:
     # storage
     index_dir: Path = Path("embeddings")
     index_type: str = "flat"  # flat | hnsw | ivf | any FAISS index_factory string
+    # embedded: FAISS + SQLite under index_dir (default) | scale: Milvus + PostgreSQL shared by
+    # any number of replicas (the `qa[scale]` extra; docs/scale-out.md)
+    store: str = "embedded"
+    postgres_dsn: str = ""  # e.g. postgresql://qa@db:5432/qa
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: str = ""  # user:password or an API key
+    milvus_collection: str = "qa_chunks"
+    milvus_index: str = "HNSW"  # HNSW | IVF_FLAT | FLAT | ... (a Milvus index type)
+    milvus_index_params: str = '{"M": 16, "efConstruction": 200}'  # JSON
+    milvus_search_params: str = '{"ef": 128}'  # JSON
+    # Strong: every search sees every acknowledged write and delete, from any replica
+    milvus_consistency: str = "Strong"
 
     # embedding
     embedding_model: str = "all-MiniLM-L6-v2"  # a name, a local path, or the bundled default
@@ -114,6 +126,14 @@ class Settings:
     seeds_dir: Path = field(default_factory=lambda: bundled_dir("seeds"))  # ingested into an empty index
 
     def __post_init__(self) -> None:
+        if self.store not in ("embedded", "scale"):
+            raise SettingsError(f"QA_STORE={self.store!r}: expected embedded or scale")
+        if self.store == "scale" and not self.postgres_dsn:
+            raise SettingsError("QA_STORE=scale needs QA_POSTGRES_DSN (docs/scale-out.md)")
+        if self.milvus_consistency not in ("Strong", "Bounded", "Session", "Eventually"):
+            raise SettingsError(
+                f"QA_MILVUS_CONSISTENCY={self.milvus_consistency!r}: expected Strong, Bounded, Session or Eventually"
+            )
         if self.encoder not in ("onnx", "torch"):
             raise SettingsError(f"QA_ENCODER={self.encoder!r}: expected onnx or torch")
         if not 0.0 <= self.recency_weight <= 1.0:

@@ -26,6 +26,7 @@ from qa.embed import Embedder, get_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
+from tests.servers import milvus_uri, postgres  # noqa: E402,F401  (real servers for QA_STORE=scale)
 
 SEEDS_DIR = PROJECT_ROOT / "seeds"
 TAIWAN_ID = "eaa377af9f908790"  # Taiwan security ties / China's 7.2% defence budget rise
