@@ -281,6 +281,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
                 **server_options(settings))
 
 
+@main.command()
+@click.option("--to", "to", type=click.Choice(["scale"]), default="scale", show_default=True,
+              help="The stack to copy into (its addresses from QA_POSTGRES_DSN, QA_MILVUS_*).")
+@index_option
+@click.pass_context
+@handles_user_errors
+def migrate(ctx: click.Context, to: str, index_dir: Path | None) -> None:
+    """Copy the embedded index (--index DIR) into Milvus + PostgreSQL, without re-embedding.
+    Resumable: run it again after an interruption."""
+    from qa.migrate import migrate as copy_index
+
+    source = load_settings(ctx, index_dir=index_dir)
+    if not source.postgres_dsn:
+        raise UserError("set QA_POSTGRES_DSN (and QA_MILVUS_URI) to the stack to copy into")
+    report = copy_index(source, source.replace(store=to))
+    console.print(f"copied {report.copied} articles ({report.chunks} chunks), {report.skipped} already there, "
+                  f"in {report.seconds:.1f} s")
+
+
 @main.command(name="eval")
 @click.argument("questions_path", metavar="QUESTIONS.jsonl[.gz]", type=click.Path(path_type=Path, exists=True,
                                                                                    dir_okay=False))
