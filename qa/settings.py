@@ -41,8 +41,10 @@ class Settings:
     milvus_index: str = "HNSW"  # HNSW | IVF_FLAT | FLAT | ... (a Milvus index type)
     milvus_index_params: str = '{"M": 16, "efConstruction": 200}'  # JSON
     milvus_search_params: str = '{"ef": 128}'  # JSON
-    # Strong: every search sees every acknowledged write and delete, from any replica
-    milvus_consistency: str = "Strong"
+    # Session (default): each search waits for the newest write any replica acknowledged (its Milvus
+    # timestamp is shared through PostgreSQL); Strong: waits for a fresh Milvus time tick (up to
+    # 200 ms a search); Bounded/Eventually: no read-after-write (docs/scale-out.md)
+    milvus_consistency: str = "Session"
 
     # embedding
     embedding_model: str = "all-MiniLM-L6-v2"  # a name, a local path, or the bundled default

@@ -144,6 +144,16 @@ class PostgresDocStore:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def record_milvus_ts(self, ts: int) -> None:
+        """Keep the newest vector-store write timestamp (read by every replica's searches)."""
+        if ts:
+            self._conn().execute(
+                "INSERT INTO qa_meta(key, value) VALUES ('milvus_ts', %s) ON CONFLICT (key) DO UPDATE"
+                " SET value = GREATEST(qa_meta.value::bigint, excluded.value::bigint)::text", (str(ts),))
+
+    def milvus_ts(self) -> int:
+        return int(self.meta("milvus_ts") or 0)
+
     def pending_removals(self, limit: int = 10_000) -> list[int]:
         """Chunk ids removed from the rows whose vectors may still be in the vector store."""
         rows = self._conn().execute("SELECT chunk_id FROM qa_removed_chunks ORDER BY chunk_id LIMIT %s",

@@ -77,6 +77,7 @@ class ScaleIndex:
                 vectors = MilvusStore.from_settings(settings, manifest.dimension)
             except Exception as error:  # pymilvus raises many kinds
                 raise IndexError_(f"cannot use Milvus at {settings.milvus_uri} ({error})") from None
+            vectors.guarantee = docstore.milvus_ts  # the shared session (QA_MILVUS_CONSISTENCY=Session)
             index = cls(settings, manifest, docstore, vectors, embedder, writable)
             if writable:
                 index.catch_up()
@@ -116,6 +117,7 @@ class ScaleIndex:
             self.vectors.remove(np.asarray(ids, dtype=np.int64))
             self.docstore.forget_removals(ids)
             done += len(ids)
+        self.docstore.record_milvus_ts(self.vectors.last_write_ts())
         return done
 
     def save(self) -> None:
@@ -156,6 +158,7 @@ class ScaleIndex:
         if removed:
             self.vectors.remove(np.asarray(removed, dtype=np.int64))
             self.docstore.forget_removals(removed)
+        self.docstore.record_milvus_ts(self.vectors.last_write_ts())  # before the write is acknowledged
         return seq
 
     def delete(self, article_ids: Sequence[str]) -> list[str]:
