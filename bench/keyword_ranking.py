@@ -104,7 +104,8 @@ def copy(index: Index, store: pg.PostgresDocStore) -> None:
             stored = index.docstore.get_article(article_id)
             chunks = index.docstore.chunks_of(article_id)
             upserts.append((stored, chunks, np.zeros((len(chunks), 4), np.float32)))
-        store.apply(upserts)
+        # the SQLite chunk ids, so results of both stores map to articles the same way
+        store.apply(upserts, chunk_ids=[[c.id for c in chunks] for _, chunks, _ in upserts])
     store._conn().execute("ANALYZE")
 
 

@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.5)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embedded-index", default="hnsw")
+    parser.add_argument("--http", action="store_true", help="also /v1/search throughput, 1 and 2 replicas")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -155,6 +156,16 @@ def main() -> None:
                 _wait_for_index(index)
                 exact_ids = _ids_in_order(index, docs)[exact]
                 results["scale"] |= search_stats(index, scale, queries, questions, exact_ids)
+            if args.http:
+                from replicas import throughput  # bench/ is on sys.path when run as a script
+
+                print(json.dumps(results), flush=True)
+                env = {"QA_STORE": "scale", "QA_POSTGRES_DSN": pg.dsn(), "QA_MILVUS_URI": uri,
+                       "QA_RECENCY_WEIGHT": "0"}
+                results["scale"]["http_search"] = throughput(env, questions, root)
+                embedded_env = {"QA_INDEX_DIR": str(root / "index"), "QA_INDEX_TYPE": args.embedded_index,
+                                "QA_RECENCY_WEIGHT": "0"}
+                results["embedded"]["http_search"] = throughput(embedded_env, questions, root, replicas=(1,))
         print(json.dumps(results, indent=1), flush=True)
 
 

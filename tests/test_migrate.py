@@ -11,6 +11,7 @@ from qa.ingest import Ingestor
 from qa.migrate import migrate
 from qa.retrieve import Retriever
 from qa.settings import Settings
+from tests.conftest import TAIWAN_ID
 from tests.servers import scale_overrides
 from tests.test_stores import CORPUS, QUERIES
 
@@ -51,3 +52,18 @@ def test_migrate_copies_without_re_embedding_and_resumes(seeded_settings: Settin
             copied = scale.docstore.vectors_of([c.id for c in chunks])
             assert np.array_equal(np.vstack([copied[c.id] for c in chunks]), vectors[article_id])
         assert [[h.article_id for h in Retriever(scale, target).search(q, 3).hits] for q in QUERIES] == expected
+
+
+def test_qa_migrate_then_qa_search_on_the_scale_stack(seeded_settings: Settings, tmp_path, postgres,
+                                                      milvus_uri: str) -> None:
+    from click.testing import CliRunner
+
+    from qa.cli import main
+
+    env = {"QA_INDEX_DIR": str(seeded_settings.index_dir), "QA_TIKTOKEN_CACHE_DIR": str(tmp_path / "tt")}
+    env |= {f"QA_{k.upper()}": v for k, v in scale_overrides(postgres, milvus_uri).items() if k != "store"}
+    copied = CliRunner().invoke(main, ["migrate", "--to", "scale"], env=env, catch_exceptions=False)
+    assert copied.exit_code == 0 and "copied 2 articles" in copied.output
+    found = CliRunner().invoke(main, ["search", "China defence budget 7.2%", "--json"], env=env | {"QA_STORE": "scale"},
+                               catch_exceptions=False)
+    assert found.exit_code == 0 and TAIWAN_ID in found.output

@@ -126,3 +126,46 @@ def test_both_stacks_rank_alike(settings: Settings, embedder: Embedder, postgres
                 [round(h.dense_score, 4) for h in retriever.search(q, 1).hits] for q in QUERIES]
     assert results["embedded"] == results["scale"]
     assert results["embedded-dense"] == results["scale-dense"]
+
+
+def test_replicas_writing_the_same_articles_at_once_stay_consistent(settings: Settings, embedder: Embedder,
+                                                                     postgres, milvus_uri: str) -> None:
+    """Two index objects (as two replicas) upsert and delete the same articles concurrently: no
+    lock file, and afterwards every article holds the chunks of exactly one version, with a
+    vector for each chunk and none left over."""
+    import threading
+
+    scale = settings.replace(recency_weight=0.0, **scale_overrides(postgres, milvus_uri))
+    with Index.open(scale, embedder=embedder) as first, Index.open(scale, embedder=embedder) as second:
+        vectors = embedder.encode(["shared story"])[0]
+        errors: list[BaseException] = []
+
+        def writer(index: Index, label: str) -> None:
+            from qa.docstore import StoredArticle
+            from qa.types import Chunk
+
+            try:
+                for n in range(12):
+                    article = Article(id=f"s{n % 4}", title=f"{label} {n}", text=f"{label} version {n}")
+                    chunk = Chunk(article_id=article.id, position=0, text=article.text, start=0,
+                                  end=len(article.text), n_tokens=3)
+                    if n % 5 == 4:
+                        index.delete([article.id])
+                    else:
+                        index.write(upserts=[(StoredArticle(article, f"{label}{n}", "m", None), [chunk],
+                                              vectors[None, :])])
+            except BaseException as error:  # noqa: BLE001
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(i, name)) for i, name in ((first, "a"), (second, "b"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors
+        n_articles, n_chunks = first.docstore.count()
+        assert n_chunks == n_articles and len(first.vectors) == n_chunks
+        for stored in first.docstore.list_articles():
+            chunks = first.docstore.chunks_of(stored.article.id)
+            assert [c.text for c in chunks] == [first.docstore.get_article(stored.article.id).article.text]
+        assert not first.docstore.pending_removals()
