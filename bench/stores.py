@@ -63,12 +63,24 @@ def corpus(n_chunks: int) -> list[tuple[Article, list[str]]]:
 
 
 def vectors_for(texts: list[str], n_real: int, sigma: float, embedder) -> np.ndarray:  # noqa: ANN001
-    real = embedder.encode(texts[:n_real])
-    rng = np.random.default_rng(0)
-    picks = real[rng.integers(0, len(real), len(texts) - n_real)]
-    noisy = picks + sigma * rng.standard_normal(picks.shape).astype(np.float32) / np.sqrt(real.shape[1])
-    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-    return np.vstack([real, noisy]).astype(np.float32)
+    """The first n_real texts embedded; each other vector mixes two random real ones (weights
+    0.3-0.7) plus gaussian noise of norm ~sigma, renormalised: every vector distinct, spread
+    along the real ones' neighbourhoods (copies of a few hundred vectors would form tight
+    clusters of near-ties that no approximate index ranks exactly)."""
+    real = embedder.encode(texts[:n_real]).astype(np.float32)
+    return np.vstack([real, synthetic(real, len(texts) - n_real, sigma)])
+
+
+def synthetic(real: np.ndarray, n: int, sigma: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, real.shape[1]), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        w = rng.uniform(0.3, 0.7, (m, 1)).astype(np.float32)
+        mixed = w * real[rng.integers(0, len(real), m)] + (1 - w) * real[rng.integers(0, len(real), m)]
+        mixed += sigma * rng.standard_normal(mixed.shape).astype(np.float32) / np.sqrt(real.shape[1])
+        out[start:start + m] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    return out
 
 
 def ingest(index: Index, docs: list[tuple[Article, list[str]]], vectors: np.ndarray) -> float:

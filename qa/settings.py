@@ -39,7 +39,7 @@ class Settings:
     milvus_token: str = ""  # user:password or an API key
     milvus_collection: str = "qa_chunks"
     milvus_index: str = "HNSW"  # HNSW | IVF_FLAT | FLAT | ... (a Milvus index type)
-    milvus_index_params: str = '{"M": 16, "efConstruction": 200}'  # JSON
+    milvus_index_params: str = '{"M": 32, "efConstruction": 200}'  # JSON; M 32 as FAISS' hnsw (HNSW32)
     milvus_search_params: str = '{"ef": 128}'  # JSON
     # Session (default): each search waits for the newest write any replica acknowledged (its Milvus
     # timestamp is shared through PostgreSQL); Strong: waits for a fresh Milvus time tick (up to

@@ -88,10 +88,15 @@ def milvus_server(root: Path) -> Iterator[str]:
     """The real Milvus standalone server (milvus-server), healthy; yields its URI."""
     from milvus import MilvusServer
 
+    from tests.conftest import free_port
+
     server = MilvusServer()
     server.set_base_dir(str(root))
-    server.start()  # waits for /healthz
+    for key in list(server.config_keys):  # free ports, not the defaults a second server may hold
+        if key.endswith("_port"):
+            server.config.set(key, free_port())
     try:
+        server.start()  # waits for /healthz
         yield f"http://127.0.0.1:{server.listen_port}"
     finally:
         server.stop()

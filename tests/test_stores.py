@@ -86,6 +86,10 @@ def test_filters_and_as_of(opened: Index, stack: Settings) -> None:
     assert top_articles(opened, stack, query, 5, Filters(source="Nobody")) == []
     assert opened.docstore.keyword_search(query, 5, Filters(source="BBC")) and \
         not opened.docstore.keyword_search("volcano", 5, Filters(source="BBC"))
+    fresh = stack.replace(recency_weight=0.9, recency_half_life_days=7.0)  # freshness from the as-of day
+    assert "volcano" not in top_articles(opened, stack, query, 2, Filters(as_of="2024-02-02"))
+    # a fortnight-old story on another subject outranks a half-year-old one on this subject
+    assert top_articles(opened, fresh, query, 2, Filters(as_of="2024-02-02")) == ["rates", "volcano"]
 
 
 def test_replace_and_delete(opened: Index, stack: Settings) -> None:
