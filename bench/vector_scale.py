@@ -115,7 +115,8 @@ def main() -> None:
         store.client.flush("bench")
         while True:  # the HNSW index covers every row
             info = store.client.describe_index("bench", "vector")
-            if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows", 0) >= len(ids):
+            # indexed_rows only: Milvus 2.3.5 keeps reporting pending rows while compaction re-indexes
+            if info.get("indexed_rows", 0) >= len(ids):
                 break
             time.sleep(5)
         indexed = time.perf_counter() - started
