@@ -273,7 +273,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
     settings = load_settings(ctx, host=host, port=port, index_dir=index_dir, model=model)
     Index.check_files(settings)  # a damaged index is one line here, not a traceback from the server
     app = create_app(settings)
-    err_console.print(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} "
+    where = "Milvus + PostgreSQL (QA_STORE=scale)" if settings.store == "scale" else settings.index_dir
+    err_console.print(f"serving {where} on http://{settings.host}:{settings.port} "
                       f"(OpenAPI at /schema)", highlight=False)
     for line in startup_summary(settings):
         err_console.print(f"  {line}", highlight=False)
