@@ -269,12 +269,32 @@ def serve(ctx: click.Context, host: str | None, port: int | None, index_dir: Pat
     settings = load_settings(ctx, host=host, port=port, index_dir=index_dir, model=model)
     Index.check_files(settings)  # a damaged index is one line here, not a traceback from the server
     app = create_app(settings)
-    err_console.print(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} "
+    where = "Milvus + PostgreSQL (QA_STORE=scale)" if settings.store == "scale" else settings.index_dir
+    err_console.print(f"serving {where} on http://{settings.host}:{settings.port} "
                       f"(OpenAPI at /schema)", highlight=False)
     for line in startup_summary(settings):
         err_console.print(f"  {line}", highlight=False)
     uvicorn.run(app, host=settings.host, port=settings.port, workers=1, timeout_graceful_shutdown=10,
                 **server_options(settings))
+
+
+@main.command()
+@click.option("--to", "to", type=click.Choice(["scale"]), default="scale", show_default=True,
+              help="The stack to copy into (its addresses from QA_POSTGRES_DSN, QA_MILVUS_*).")
+@index_option
+@click.pass_context
+@handles_user_errors
+def migrate(ctx: click.Context, to: str, index_dir: Path | None) -> None:
+    """Copy the embedded index (--index DIR) into Milvus + PostgreSQL, without re-embedding.
+    Resumable: run it again after an interruption."""
+    from qa.migrate import migrate as copy_index
+
+    source = load_settings(ctx, index_dir=index_dir)
+    if not source.postgres_dsn:
+        raise UserError("set QA_POSTGRES_DSN (and QA_MILVUS_URI) to the stack to copy into")
+    report = copy_index(source, source.replace(store=to))
+    console.print(f"copied {report.copied} articles ({report.chunks} chunks), {report.skipped} already there, "
+                  f"in {report.seconds:.1f} s")
 
 
 @main.command(name="eval")

@@ -128,8 +128,13 @@ class Index:
         """Open (or create) the index in `settings.index_dir`.
 
         A writer takes an exclusive lock on the folder; readers don't. The vector store catches
-        up with the document store if a crash left it behind.
+        up with the document store if a crash left it behind. With QA_STORE=scale the index is
+        the shared Milvus + PostgreSQL one (`qa.stores.scale_index.ScaleIndex`).
         """
+        if settings.store == "scale":
+            from qa.stores.scale_index import ScaleIndex  # the `scale` extra
+
+            return ScaleIndex.open(settings, embedder=embedder, writable=writable, create=create)  # type: ignore[return-value]
         directory = Path(settings.index_dir)
         manifest_path = directory / MANIFEST_FILE
         docs_path, vectors_path = directory / DOCS_FILE, directory / VECTORS_FILE
@@ -186,6 +191,8 @@ class Index:
         """The file-level checks of `open`, without loading anything: `IndexDamagedError` for a
         missing or unreadable docs.sqlite or an unrecoverable manifest (so `qa serve` can say so in
         one line before it starts). Nothing there yet is fine: the index will be created."""
+        if settings.store == "scale":
+            return  # nothing on local disk
         directory = Path(settings.index_dir)
         manifest_path, docs_path = directory / MANIFEST_FILE, directory / DOCS_FILE
         if not docs_path.exists():

@@ -25,6 +25,8 @@ class SettingsError(ValueError):
 
 
 Encoder = Literal["onnx", "torch"]
+Store = Literal["embedded", "scale"]
+MilvusConsistency = Literal["Strong", "Bounded", "Session", "Eventually"]
 SupportScorerName = Literal["lexical", "judge"]
 
 
@@ -35,6 +37,20 @@ class Settings:
     # storage
     index_dir: Path = Path("embeddings")
     index_type: str = "flat"  # flat | hnsw | ivf | any FAISS index_factory string
+    # embedded: FAISS + SQLite under index_dir (default) | scale: Milvus + PostgreSQL shared by
+    # any number of replicas (the `qa[scale]` extra; docs/scale-out.md)
+    store: Store = "embedded"
+    postgres_dsn: str = ""  # e.g. postgresql://qa@db:5432/qa
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: str = ""  # user:password or an API key
+    milvus_collection: str = "qa_chunks"
+    milvus_index: str = "HNSW"  # HNSW | IVF_FLAT | FLAT | ... (a Milvus index type)
+    milvus_index_params: str = '{"M": 32, "efConstruction": 200}'  # JSON; M 32 as FAISS' hnsw (HNSW32)
+    milvus_search_params: str = '{"ef": 128}'  # JSON
+    # Session (default): each search waits for the newest write any replica acknowledged (its Milvus
+    # timestamp is shared through PostgreSQL); Strong: waits for a fresh Milvus time tick (up to
+    # 200 ms a search); Bounded/Eventually: no read-after-write (docs/scale-out.md)
+    milvus_consistency: MilvusConsistency = "Session"
 
     # embedding
     embedding_model: str = "all-MiniLM-L6-v2"  # a name, a local path, or the bundled default
@@ -122,7 +138,10 @@ class Settings:
         for name, choices in CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: expected {' or '.join(choices)}")
+                expected = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: expected {expected}")
+        if self.store == "scale" and not self.postgres_dsn:
+            raise SettingsError("QA_STORE=scale needs QA_POSTGRES_DSN (docs/scale-out.md)")
         if not 0.0 <= self.recency_weight <= 1.0:
             raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
         if self.recency_half_life_days <= 0:

@@ -4,7 +4,8 @@
 #   scripts/install.sh          the service: extractive answers, the int8 ONNX encoder (fast)
 #   scripts/install.sh local    the service plus the in-process LLM (compiles llama.cpp: minutes)
 #   scripts/install.sh test     everything the test suite needs: the service, the PyTorch encoder,
-#                               the in-process LLM, the test tools and Debian's Chromium
+#                               the in-process LLM, the scale-out stack with its Milvus and
+#                               PostgreSQL servers (the `scale` extra), the test tools and Debian's Chromium
 # QA_VENV=DIR puts the virtualenv elsewhere (default .venv); QA_EDITABLE=0 installs qa itself as a
 # regular package instead of linking this checkout (the Dockerfile does).
 set -euo pipefail

@@ -42,6 +42,6 @@ UPGRADE=""
 mkdir -p requirements
 lock requirements/service.lock
 lock requirements/local.lock local
-lock requirements/dev.lock torch local test
+lock requirements/dev.lock torch local scale test
 rm -f "$overrides"
 echo "locked: $(ls requirements/*.lock | tr '\n' ' ')"

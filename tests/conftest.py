@@ -25,6 +25,7 @@ from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from tests.fakes import FakeBackend, FakeEmbedder  # noqa: E402
 from tests.helpers import SEEDS_DIR, copy_index  # noqa: E402
+from tests.servers import milvus_uri, postgres  # noqa: E402,F401  (real servers for QA_STORE=scale)
 
 # fixtures that load a model (directly or through the ones they use)
 MODEL_FIXTURES = {"embedder", "answer_model", "index", "seeded_dir", "seeded_settings", "seeded_index"}

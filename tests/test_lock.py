@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 # What each lock installs (scripts/install.sh); torch is installed on its own, pinned (README).
-LOCKS = {"service.lock": [], "local.lock": ["local"], "dev.lock": ["torch", "local", "test"]}
+LOCKS = {"service.lock": [], "local.lock": ["local"], "dev.lock": ["torch", "local", "scale", "test"]}
 NOT_LOCKED = {"torch"}
 
 

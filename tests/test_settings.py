@@ -27,6 +27,9 @@ def test_environment_is_parsed_by_type_and_overrides_win() -> None:
         ({"QA_REQUIRE_KEY_FOR_READS": "maybe"}, "expected true or false"),
         ({"QA_RECENCY_WEIGHT": "1.5"}, "QA_RECENCY_WEIGHT=1.5: expected a number from 0 (off) to 1"),
         ({"QA_RECENCY_HALF_LIFE_DAYS": "0"}, "expected more than 0 days"),
+        ({"QA_STORE": "cloud"}, "QA_STORE='cloud': expected embedded or scale"),
+        ({"QA_STORE": "scale"}, "QA_STORE=scale needs QA_POSTGRES_DSN"),
+        ({"QA_MILVUS_CONSISTENCY": "strong"}, "expected Strong, Bounded, Session or Eventually"),
     ],
 )
 def test_unusable_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -55,3 +58,11 @@ def test_literal_settings_name_the_variable_and_the_choices() -> None:
 def test_a_request_uses_the_model_it_names_else_the_default() -> None:
     settings = Settings(model="extractive")
     assert settings.model_for(None) == "extractive" and settings.model_for("openai") == "openai"
+
+
+def test_the_embedded_stack_is_the_default_and_scale_is_chosen_by_environment() -> None:
+    assert Settings.from_env({}).store == "embedded"
+    scale = Settings.from_env({"QA_STORE": "scale", "QA_POSTGRES_DSN": "postgresql://qa@db/qa",
+                               "QA_MILVUS_URI": "http://milvus:19530", "QA_MILVUS_INDEX": "IVF_FLAT"})
+    assert (scale.store, scale.milvus_uri, scale.milvus_index, scale.milvus_consistency) == (
+        "scale", "http://milvus:19530", "IVF_FLAT", "Session")

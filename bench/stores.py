@@ -1,0 +1,207 @@
+"""The same ingest and search benchmarks on both stacks in one run: embedded (FAISS + SQLite) and
+scale-out (Milvus 2.3.5 + PostgreSQL, real servers started here).
+
+Corpus: real text, RealTime QA articles cut into ~600-character chunks. Vectors: --real chunks
+are embedded with the bundled MiniLM (ONNX); the rest of the N vectors are those real vectors
+perturbed (v + sigma * gaussian noise, renormalised): realistic neighbourhoods, not real
+embeddings of the extra chunks. Queries: RealTime QA dev questions, embedded for real.
+
+Measured per stack: ingest rows/s through the index's own write path (rows + vectors + keyword
+index), dense search p50/p99 (k=10) and its recall@10 against exact search, and hybrid retrieval
+(dense + keyword + fusion, as /v1/search does, query embedding excluded) p50.
+
+    PYTHONPATH=. nice -n 10 python bench/stores.py --chunks 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa.docstore import StoredArticle  # noqa: E402
+from qa.embed import get_embedder  # noqa: E402
+from qa.index import Index  # noqa: E402
+from qa.retrieve import Retriever  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from qa.types import Article, Chunk  # noqa: E402
+from tests.servers import milvus_server, postgres_server  # noqa: E402
+
+EVAL = Path("/work/shared/eval/realtimeqa")
+CHUNK_CHARS = 600
+WRITE_BATCH = 200  # articles per write
+
+
+def corpus(n_chunks: int) -> list[tuple[Article, list[str]]]:
+    """Articles and their chunk texts, until n_chunks chunks (articles reused with new ids if short)."""
+    out, total, rounds = [], 0, 0
+    while total < n_chunks:
+        with gzip.open(EVAL / "articles.jsonl.gz", "rt", encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                text = row["text"]
+                pieces = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)][: n_chunks - total]
+                if not pieces:
+                    continue
+                article = Article(id=f"{row['id']}~{rounds}", title=row["title"], text=text,
+                                  published=row.get("published"), source=row.get("source"))
+                out.append((article, pieces))
+                total += len(pieces)
+                if total >= n_chunks:
+                    break
+        rounds += 1
+    return out
+
+
+def vectors_for(texts: list[str], n_real: int, sigma: float, embedder) -> np.ndarray:  # noqa: ANN001
+    """The first n_real texts embedded; each other vector mixes two random real ones (weights
+    0.3-0.7) plus gaussian noise of norm ~sigma, renormalised: every vector distinct, spread
+    along the real ones' neighbourhoods (copies of a few hundred vectors would form tight
+    clusters of near-ties that no approximate index ranks exactly)."""
+    real = embedder.encode(texts[:n_real]).astype(np.float32)
+    return np.vstack([real, synthetic(real, len(texts) - n_real, sigma)])
+
+
+def synthetic(real: np.ndarray, n: int, sigma: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, real.shape[1]), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        w = rng.uniform(0.3, 0.7, (m, 1)).astype(np.float32)
+        mixed = w * real[rng.integers(0, len(real), m)] + (1 - w) * real[rng.integers(0, len(real), m)]
+        mixed += sigma * rng.standard_normal(mixed.shape).astype(np.float32) / np.sqrt(real.shape[1])
+        out[start:start + m] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    return out
+
+
+def ingest(index: Index, docs: list[tuple[Article, list[str]]], vectors: np.ndarray) -> float:
+    """Rows per second through `index.write`."""
+    started, offset = time.perf_counter(), 0
+    for b in range(0, len(docs), WRITE_BATCH):
+        upserts = []
+        for article, pieces in docs[b:b + WRITE_BATCH]:
+            chunks, start = [], 0
+            for position, piece in enumerate(pieces):
+                chunks.append(Chunk(article_id=article.id, position=position, text=piece, start=start,
+                                    end=start + len(piece), n_tokens=len(piece) // 4))
+                start += len(piece)
+            upserts.append((StoredArticle(article, "t", "m", None), chunks, vectors[offset:offset + len(pieces)]))
+            offset += len(pieces)
+        index.write(upserts=upserts)
+    return offset / (time.perf_counter() - started)
+
+
+def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: list[str], exact: np.ndarray) -> dict:
+    times, recalls = [], []
+    for q, truth in zip(queries, exact):
+        started = time.perf_counter()
+        _, ids = index.vectors.search(q[None, :], 10)
+        times.append((time.perf_counter() - started) * 1000)
+        recalls.append(len(set(ids[0].tolist()) & set(truth.tolist())) / 10)
+    retriever = Retriever(index, settings)
+    hybrid = []
+    cached = dict(zip(texts, queries))
+
+    class Cached:  # the query vector is precomputed: the stacks are measured, not the model
+        dimension = queries.shape[1]
+
+        def encode(self, batch):  # noqa: ANN001, ANN202
+            return np.vstack([cached[t] for t in batch])
+
+    index._embedder = Cached()  # type: ignore[attr-defined]
+    import qa.retrieve
+
+    qa.retrieve.query_batcher = lambda embedder: embedder  # type: ignore[assignment]
+    for text in texts:
+        started = time.perf_counter()
+        retriever.search(text, 10)
+        hybrid.append((time.perf_counter() - started) * 1000)
+    return {"dense_p50_ms": round(statistics.median(times), 2),
+            "dense_p99_ms": round(float(np.percentile(times, 99)), 2),
+            "recall@10": round(float(np.mean(recalls)), 4),
+            "hybrid_p50_ms": round(statistics.median(hybrid), 2),
+            "hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--real", type=int, default=2000, help="chunks embedded for real")
+    parser.add_argument("--sigma", type=float, default=0.5)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--embedded-index", default="hnsw")
+    parser.add_argument("--http", action="store_true", help="also /v1/search throughput, 1 and 2 replicas")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
+                                 seeds_dir=root / "none", index_type=args.embedded_index, recency_weight=0.0)
+        embedder = get_embedder(base)
+        docs = corpus(args.chunks)
+        texts = [p for _, pieces in docs for p in pieces]
+        started = time.perf_counter()
+        vectors = vectors_for(texts, args.real, args.sigma, embedder)
+        print(f"{len(texts)} chunks, {args.real} embedded in {time.perf_counter() - started:.0f} s", flush=True)
+        with gzip.open(EVAL / "questions.jsonl.gz", "rt") as handle:
+            questions = [q["question"] for q in map(json.loads, handle) if q["split"] == "dev"][: args.queries]
+        queries = embedder.encode(questions)
+        exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]  # row i = chunk id i + 1 (ids from 1)
+        results = {"chunks": len(texts), "real_vectors": args.real, "sigma": args.sigma}
+        with Index.open(base, embedder=embedder) as index:
+            results["embedded"] = {"ingest_rows_per_s": round(ingest(index, docs, vectors))}
+            exact_ids = _ids_in_order(index, docs)[exact]
+            results["embedded"] |= search_stats(index, base, queries, questions, exact_ids)
+        print(json.dumps(results), flush=True)
+        with postgres_server(root / "pg") as pg, milvus_server(root / "milvus") as uri:
+            scale = base.replace(store="scale", postgres_dsn=pg.dsn(), milvus_uri=uri)
+            with Index.open(scale, embedder=embedder) as index:
+                results["scale"] = {"ingest_rows_per_s": round(ingest(index, docs, vectors))}
+                _wait_for_index(index)
+                exact_ids = _ids_in_order(index, docs)[exact]
+                results["scale"] |= search_stats(index, scale, queries, questions, exact_ids)
+            if args.http:
+                from replicas import throughput  # bench/ is on sys.path when run as a script
+
+                print(json.dumps(results), flush=True)
+                env = {"QA_STORE": "scale", "QA_POSTGRES_DSN": pg.dsn(), "QA_MILVUS_URI": uri,
+                       "QA_RECENCY_WEIGHT": "0"}
+                results["scale"]["http_search"] = throughput(env, questions, root)
+                embedded_env = {"QA_INDEX_DIR": str(root / "index"), "QA_INDEX_TYPE": args.embedded_index,
+                                "QA_RECENCY_WEIGHT": "0"}
+                results["embedded"]["http_search"] = throughput(embedded_env, questions, root, replicas=(1,))
+        print(json.dumps(results, indent=1), flush=True)
+
+
+def _ids_in_order(index: Index, docs: list[tuple[Article, list[str]]]) -> np.ndarray:
+    """Chunk ids in corpus order (the order of `vectors`)."""
+    ids = []
+    for article, _ in docs:
+        ids += [c.id for c in index.docstore.chunks_of(article.id)]
+    return np.asarray(ids, dtype=np.int64)
+
+
+def _wait_for_index(index: Index, timeout: float = 300) -> None:
+    """Milvus: flush, then wait until the HNSW index covers every row (else search is brute force
+    over growing segments)."""
+    client, name = index.vectors.client, index.vectors.collection
+    client.flush(name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.describe_index(name, "vector")
+        if info.get("indexed_rows", 0) >= info.get("total_rows", 1):  # pending rows: see vector_scale.py
+            return
+        time.sleep(2)
+    print("warning: the Milvus index was not complete", flush=True)
+
+
+if __name__ == "__main__":
+    main()

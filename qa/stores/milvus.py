@@ -1,0 +1,179 @@
+"""A `VectorStore` on a Milvus collection (pymilvus), shared by every replica.
+
+One collection holds (chunk id, vector) rows, inner-product metric over normalized vectors. The
+index type and its build and search parameters come from settings. Every request carries the
+configured consistency level: `Strong` (the default) makes each search wait until the query
+nodes have applied every write acknowledged before it, from any replica, so an article written or
+deleted through one replica is found (or gone) in the next search on all of them. `Bounded`
+(Milvus' default) can serve a deleted row for a moment; `Session` only guarantees it within the
+client (replica) that wrote. Strong costs up to one Milvus time tick (200 ms by default) per
+search, because the query node waits for a tick newer than the request. `Session` here is the
+shared session: `guarantee` (set by `qa.stores.scale_index`) gives the newest write timestamp
+that any replica recorded in PostgreSQL before acknowledging its write, and the search waits only
+for that: read-after-write across replicas, without the wait when nothing was written lately.
+
+Filters are applied the way the FAISS stack applies them (`qa.retrieve`): an over-fetched search
+filtered by the document store, else a search restricted to the allowed chunk ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.client.ts_utils import get_collection_ts
+from pymilvus.exceptions import MilvusException
+
+log = logging.getLogger("qa.stores.milvus")
+INSERT_BATCH = 5_000
+MAX_TOPK = 16_384  # Milvus' limit on k
+IN_FILTER_BATCH = 200_000  # allowed ids per `id in [...]` filter expression
+
+
+class MilvusStore:
+    """Inner-product search over normalized vectors keyed by int64 chunk ids, in Milvus."""
+
+    def __init__(
+        self,
+        uri: str,
+        collection: str,
+        dimension: int,
+        *,
+        token: str = "",
+        index_type: str = "HNSW",
+        index_params: dict | None = None,
+        search_params: dict | None = None,
+        consistency: str = "Strong",
+        timeout: float = 30.0,
+    ) -> None:
+        self.dimension = dimension
+        self.synced_seq = 0
+        self.collection = collection
+        self.index_type = index_type
+        self.index_params = index_params or {}
+        self.search_params = search_params or {}
+        self.consistency = consistency
+        self.timeout = timeout
+        self.client = MilvusClient(uri=uri, token=token, timeout=timeout)
+        self.guarantee: Callable[[], int] | None = None  # Session: the newest write ts of all replicas
+        self._ensure_collection()
+
+    @classmethod
+    def from_settings(cls, settings: object, dimension: int) -> MilvusStore:
+        """A store on the Milvus that `settings` (`qa.settings.Settings`) names."""
+        s = settings
+        return cls(
+            s.milvus_uri, s.milvus_collection, dimension, token=s.milvus_token,  # type: ignore[attr-defined]
+            index_type=s.milvus_index,  # type: ignore[attr-defined]
+            index_params=json.loads(s.milvus_index_params or "{}"),  # type: ignore[attr-defined]
+            search_params=json.loads(s.milvus_search_params or "{}"),  # type: ignore[attr-defined]
+            consistency=s.milvus_consistency,  # type: ignore[attr-defined]
+        )
+
+    def _ensure_collection(self) -> None:
+        if not self.client.has_collection(self.collection):
+            schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+            index = self.client.prepare_index_params()
+            index.add_index(field_name="vector", index_type=self.index_type, metric_type="IP",
+                            params=self.index_params)
+            try:
+                self.client.create_collection(self.collection, schema=schema, index_params=index,
+                                              consistency_level=self.consistency)
+            except MilvusException as error:  # another replica created it first
+                if not self.client.has_collection(self.collection):
+                    raise
+                log.debug("collection %s created concurrently: %s", self.collection, error)
+        else:
+            held = self._dimension_held()
+            if held is not None and held != self.dimension:
+                raise ValueError(f"Milvus collection {self.collection!r} holds {held}-dimensional vectors, "
+                                 f"the configured model makes {self.dimension}")
+        self.client.load_collection(self.collection)
+
+    def _dimension_held(self) -> int | None:
+        for field in self.client.describe_collection(self.collection).get("fields", []):
+            if field.get("name") == "vector":
+                return int(field.get("params", {}).get("dim", 0)) or None
+        return None
+
+    # -- writes ---------------------------------------------------------------------------------
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store vectors under their chunk ids (an id already there is replaced: idempotent)."""
+        if len(ids) == 0:
+            return
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape[1] != self.dimension:
+            raise ValueError(f"vectors have {vectors.shape[1]} dimensions, the store holds {self.dimension}")
+        for start in range(0, len(ids), INSERT_BATCH):
+            rows = [{"id": int(i), "vector": v} for i, v in
+                    zip(ids[start:start + INSERT_BATCH], vectors[start:start + INSERT_BATCH].tolist())]
+            self.client.upsert(self.collection, rows, timeout=self.timeout)
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Remove vectors by chunk id; unknown ids are ignored."""
+        keys = [int(i) for i in np.asarray(ids, dtype=np.int64)]
+        for start in range(0, len(keys), INSERT_BATCH):
+            self.client.delete(self.collection, ids=keys[start:start + INSERT_BATCH], timeout=self.timeout)
+
+    def last_write_ts(self) -> int:
+        """The Milvus timestamp of this process's latest write to the collection (0: none)."""
+        return int(get_collection_ts(self.collection) or 0)
+
+    def _consistency(self) -> dict:
+        if self.consistency == "Session" and self.guarantee is not None:
+            return {"consistency_level": "Customized", "guarantee_timestamp": self.guarantee() or 1}
+        return {"consistency_level": self.consistency}
+
+    def drop(self) -> None:
+        """Remove the whole collection (tests and benchmarks)."""
+        self.client.drop_collection(self.collection)
+
+    # -- searching --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        # Strong: a count is rare (stats, checks), and count(*) under a customized timestamp
+        # was seen to still count a just-deleted row on Milvus 2.3.5
+        rows = self.client.query(self.collection, filter="", output_fields=["count(*)"],
+                                 timeout=self.timeout, consistency_level="Strong")
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; missing results have id -1."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        n, k = len(queries), max(k, 0)
+        scores = np.full((n, k), -np.inf, np.float32)
+        found = np.full((n, k), -1, np.int64)
+        if k == 0 or n == 0 or (allowed_ids is not None and len(allowed_ids) == 0):
+            return scores, found
+        params = {"metric_type": "IP", "params": self.search_params}
+        filters = [""] if allowed_ids is None else [
+            "id in [" + ",".join(str(int(i)) for i in allowed_ids[s:s + IN_FILTER_BATCH]) + "]"
+            for s in range(0, len(allowed_ids), IN_FILTER_BATCH)
+        ]
+        hits: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+        for expression in filters:
+            result = self.client.search(
+                self.collection, data=queries.tolist(), limit=min(k, MAX_TOPK), filter=expression,
+                search_params=params, timeout=self.timeout, **self._consistency(),
+            )
+            for row, row_hits in enumerate(result):
+                hits[row] += [(float(h["distance"]), int(h["id"])) for h in row_hits]
+        for row, row_hits in enumerate(hits):
+            best = sorted(row_hits, key=lambda h: (-h[0], h[1]))[:k]
+            scores[row, : len(best)] = [s for s, _ in best]
+            found[row, : len(best)] = [i for _, i in best]
+        return scores, found
+
+    def save(self, path: Path) -> None:
+        """Nothing to write: Milvus persists every acknowledged write itself."""
+
+    @property
+    def needs_retraining(self) -> bool:
+        return False

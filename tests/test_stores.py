@@ -1,0 +1,175 @@
+"""Store contract: the embedded stack (FAISS + SQLite) and the scale-out stack (Milvus +
+PostgreSQL, real servers) behave the same through `Index.open`, the ingest and the retriever:
+upsert, replace, delete, filters, as-of, hybrid fusion and incremental ingest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from qa.embed import Embedder
+from qa.index import Index
+from qa.ingest import Ingestor
+from qa.retrieve import Retriever
+from qa.settings import Settings
+from qa.types import Article, Filters
+from tests.servers import scale_overrides
+
+pytestmark = pytest.mark.integration
+
+CORPUS = [
+    Article(id="volcano", title="Volcano erupts in Iceland",
+            text="A volcano on the Reykjanes peninsula erupted overnight, sending lava towards the town of "
+                 "Grindavik. Residents were evacuated and flights continued as normal.",
+            published="2024-01-14", source="Reuters"),
+    Article(id="rates", title="Central bank holds interest rates",
+            text="The central bank kept its benchmark interest rate unchanged at 5.25 percent, saying "
+                 "inflation was falling but remained above its two percent target.",
+            published="2024-02-01", source="BBC"),
+    Article(id="chess", title="Teenager wins chess championship",
+            text="A sixteen-year-old grandmaster won the national chess championship after a tense final "
+                 "game that lasted more than six hours.",
+            published="2024-03-10", source="Reuters"),
+    Article(id="rates-old", title="Central bank raises interest rates",
+            text="The central bank raised its benchmark interest rate to 5.25 percent to fight inflation, "
+                 "the highest level in fifteen years.",
+            published="2023-08-03", source="BBC"),
+    Article(id="undated", title="Museum opens dinosaur hall",
+            text="The natural history museum opened a new hall of dinosaur skeletons, including a complete "
+                 "tyrannosaurus found in Montana.", published=None, source="AP"),
+]
+QUERIES = ["volcano eruption lava", "interest rate kept unchanged", "chess grandmaster final",
+           "dinosaur skeleton museum"]
+
+
+@pytest.fixture(params=["embedded", "scale"])
+def stack(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Settings for an empty index on one stack (recency off: results depend on content only)."""
+    if request.param == "embedded":
+        return settings.replace(recency_weight=0.0)
+    overrides = scale_overrides(request.getfixturevalue("postgres"), request.getfixturevalue("milvus_uri"))
+    return settings.replace(recency_weight=0.0, **overrides)
+
+
+@pytest.fixture
+def opened(stack: Settings, embedder: Embedder) -> Iterator[Index]:
+    with Index.open(stack, embedder=embedder) as index:
+        Ingestor(index, stack).ingest_articles(CORPUS)
+        yield index
+
+
+def top_articles(index: Index, settings: Settings, query: str, k: int = 3,
+                 filters: Filters | None = None) -> list[str]:
+    return [hit.article_id for hit in Retriever(index, settings).search(query, k, filters).hits]
+
+
+def test_search_finds_each_article_by_its_topic(opened: Index, stack: Settings) -> None:
+    assert opened.docstore.count() == (5, 5)
+    assert len(opened.vectors) == 5
+    for query, expected in zip(QUERIES, ["volcano", "rates", "chess", "undated"]):
+        assert top_articles(opened, stack, query)[0] == expected
+    hit = Retriever(opened, stack).search("volcano lava Grindavik", 1).hits[0]
+    assert hit.dense_score is not None and hit.keyword_rank == 1  # both legs fused
+
+
+def test_filters_and_as_of(opened: Index, stack: Settings) -> None:
+    query = "central bank interest rates"
+    assert set(top_articles(opened, stack, query, 2)) == {"rates", "rates-old"}
+    assert top_articles(opened, stack, query, 5, Filters(source="bbc")) in (["rates", "rates-old"],
+                                                                           ["rates-old", "rates"])
+    assert "rates" not in top_articles(opened, stack, query, 5, Filters(as_of="2023-12-31"))
+    as_of = top_articles(opened, stack, "dinosaur", 5, Filters(as_of="2023-12-31"))
+    assert "undated" in as_of and "chess" not in as_of  # an undated article stays
+    dated = top_articles(opened, stack, query, 5, Filters(published_from="2024-01-01", published_to="2024-02-28"))
+    assert set(dated) <= {"volcano", "rates"} and "rates" in dated
+    assert top_articles(opened, stack, query, 5, Filters(source="Nobody")) == []
+    assert opened.docstore.keyword_search(query, 5, Filters(source="BBC")) and \
+        not opened.docstore.keyword_search("volcano", 5, Filters(source="BBC"))
+    fresh = stack.replace(recency_weight=0.9, recency_half_life_days=7.0)  # freshness from the as-of day
+    assert "volcano" not in top_articles(opened, stack, query, 2, Filters(as_of="2024-02-02"))
+    # a fortnight-old story on another subject outranks a half-year-old one on this subject
+    assert top_articles(opened, fresh, query, 2, Filters(as_of="2024-02-02")) == ["rates", "volcano"]
+
+
+def test_replace_and_delete(opened: Index, stack: Settings) -> None:
+    ingestor = Ingestor(opened, stack)
+    old_ids = [c.id for c in opened.docstore.chunks_of("chess")]
+    changed = Article(id="chess", title="Teenager wins chess championship",
+                      text="A sixteen-year-old grandmaster won the national chess championship with a "
+                           "brilliant queen sacrifice in the final round.", published="2024-03-10", source="Reuters")
+    report = ingestor.ingest_articles([changed])
+    assert report.updated == ["chess"]
+    new_ids = [c.id for c in opened.docstore.chunks_of("chess")]
+    assert not set(old_ids) & set(new_ids)
+    hit = Retriever(opened, stack).search("queen sacrifice", 1).hits[0]
+    assert hit.article_id == "chess" and "queen sacrifice" in hit.text
+    assert len(opened.vectors) == 5
+    assert opened.delete(["volcano", "missing"]) == ["volcano"]
+    assert opened.docstore.get_article("volcano") is None
+    assert "volcano" not in top_articles(opened, stack, "volcano eruption lava", 5)
+    assert len(opened.vectors) == 4 and opened.docstore.count() == (4, 4)
+
+
+def test_incremental_ingest_writes_nothing_twice(opened: Index, stack: Settings) -> None:
+    report = Ingestor(opened, stack).ingest_articles(CORPUS)
+    assert report.unchanged == [a.id for a in CORPUS] and not report.added
+    assert opened.docstore.count() == (5, 5) and len(opened.vectors) == 5
+
+
+def test_both_stacks_rank_alike(settings: Settings, embedder: Embedder, postgres, milvus_uri: str) -> None:
+    embedded = settings.replace(recency_weight=0.0)
+    scale = embedded.replace(**scale_overrides(postgres, milvus_uri))
+    results = {}
+    for name, s in (("embedded", embedded), ("scale", scale)):
+        with Index.open(s, embedder=embedder) as index:
+            Ingestor(index, s).ingest_articles(CORPUS)
+            retriever = Retriever(index, s)
+            results[name] = [[h.article_id for h in retriever.search(q, 2).hits] for q in QUERIES]
+            results[name + "-dense"] = [
+                [round(h.dense_score, 4) for h in retriever.search(q, 1).hits] for q in QUERIES]
+    assert results["embedded"] == results["scale"]
+    assert results["embedded-dense"] == results["scale-dense"]
+
+
+def test_replicas_writing_the_same_articles_at_once_stay_consistent(settings: Settings, embedder: Embedder,
+                                                                     postgres, milvus_uri: str) -> None:
+    """Two index objects (as two replicas) upsert and delete the same articles concurrently: no
+    lock file, and afterwards every article holds the chunks of exactly one version, with a
+    vector for each chunk and none left over."""
+    import threading
+
+    scale = settings.replace(recency_weight=0.0, **scale_overrides(postgres, milvus_uri))
+    with Index.open(scale, embedder=embedder) as first, Index.open(scale, embedder=embedder) as second:
+        vectors = embedder.encode(["shared story"])[0]
+        errors: list[BaseException] = []
+
+        def writer(index: Index, label: str) -> None:
+            from qa.docstore import StoredArticle
+            from qa.types import Chunk
+
+            try:
+                for n in range(12):
+                    article = Article(id=f"s{n % 4}", title=f"{label} {n}", text=f"{label} version {n}")
+                    chunk = Chunk(article_id=article.id, position=0, text=article.text, start=0,
+                                  end=len(article.text), n_tokens=3)
+                    if n % 5 == 4:
+                        index.delete([article.id])
+                    else:
+                        index.write(upserts=[(StoredArticle(article, f"{label}{n}", "m", None), [chunk],
+                                              vectors[None, :])])
+            except BaseException as error:  # noqa: BLE001
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(i, name)) for i, name in ((first, "a"), (second, "b"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors
+        n_articles, n_chunks = first.docstore.count()
+        assert n_chunks == n_articles and len(first.vectors) == n_chunks
+        for stored in first.docstore.list_articles():
+            chunks = first.docstore.chunks_of(stored.article.id)
+            assert [c.text for c in chunks] == [first.docstore.get_article(stored.article.id).article.text]
+        assert not first.docstore.pending_removals()
