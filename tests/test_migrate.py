@@ -11,9 +11,9 @@ from qa.ingest import Ingestor
 from qa.migrate import migrate
 from qa.retrieve import Retriever
 from qa.settings import Settings
-from tests.conftest import TAIWAN_ID
+from tests.helpers import TAIWAN_ID
 from tests.servers import scale_overrides
-from tests.test_stores import CORPUS, QUERIES
+from tests.store_corpus import CORPUS, QUERIES
 
 pytestmark = pytest.mark.integration
 

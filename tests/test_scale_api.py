@@ -20,7 +20,7 @@ from litestar.testing import TestClient
 from qa.api import create_app
 from qa.embed import Embedder
 from qa.settings import PROJECT_ROOT, Settings
-from tests.conftest import TAIWAN_ID, free_port, wait_until_ready
+from tests.helpers import TAIWAN_ID, free_port, wait_until_ready
 from tests.servers import scale_overrides
 
 pytestmark = pytest.mark.integration
