@@ -12,7 +12,7 @@ from qa.backends.base import REFUSAL, GenerationRequest, Refusal
 from qa.chunk import CLOSERS, split_sentences
 from qa.embed import Embedder
 from qa.settings import Settings
-from qa.support import relevance_scores
+from qa.support import name_coverage, relevance_scores
 
 __all__ = ["REFUSAL", "ExtractiveBackend"]
 MAX_SENTENCES = 2
@@ -56,9 +56,13 @@ class ExtractiveBackend:
         if self.model is not None:
             for score in self.model.score(request.question, [p.text for p in passages]):
                 probability[(score.passage, score.span)] = score.probability
+        # relevance is already scaled down when the passage misses the names the question asks about;
+        # so is the model's probability: "How much will Japan spend?" is not answered about Taiwan
+        coverage = [name_coverage(request.question, f"{passages[i].title}\n{passages[i].text}")
+                    for i, _, _ in candidates]
         ranked = [
-            (round((1 - self.weight) * rel + self.weight * probability[(i, span)], 4), passages[i].number, text)
-            for (i, span, text), rel in zip(candidates, relevance)
+            (round((1 - self.weight) * rel + self.weight * probability[(i, span)] * cover, 4), passages[i].number, text)
+            for (i, span, text), rel, cover in zip(candidates, relevance, coverage)
         ]
         return sorted(ranked, key=lambda item: -item[0])
 
