@@ -2,6 +2,7 @@
 
     python bench/http_load.py [--clients 1,8,32] [--requests 200] [--index DIR]
     python bench/http_load.py --corpus /work/shared/eval/bbc/articles.jsonl.gz --corpus-limit 2000
+    python bench/http_load.py --index /tmp/rtqa --questions ../shared/eval/realtimeqa/questions.jsonl.gz
 
 Starts the real service (`qa serve`) on 127.0.0.1 with a scratch index of the bundled seeds (or
 `--index DIR`, or the first `--corpus-limit` articles of `--corpus`, queried with their titles),
@@ -118,6 +119,14 @@ def build_corpus_index(corpus: Path, limit: int, directory: Path, settings: Sett
         index.save()
     log.print(f"ingested {len(report.added)} articles from {corpus.name} in "
               f"{time.perf_counter() - started:.0f} s", highlight=False)
+
+
+def read_questions(path: Path, limit: int) -> list[str]:
+    """The first `limit` questions of a .jsonl(.gz) file (dev split only, when it has splits)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [row["question"] for row in rows if row.get("split", "dev") == "dev"][:limit]
 
 
 # -- the service -------------------------------------------------------------------------------------
@@ -282,6 +291,9 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="an existing index folder (default: a scratch index of seeds/)")
     parser.add_argument("--corpus", type=Path, help="a .jsonl(.gz) corpus to ingest into a scratch index")
     parser.add_argument("--corpus-limit", type=int, default=2000, help="articles of --corpus to ingest")
+    parser.add_argument("--questions", type=Path,
+                        help="ask these questions instead (a .jsonl(.gz) with a `question` field; only the "
+                             "`dev` split when rows have one), e.g. RealTime QA's for its index")
     parser.add_argument("--endpoints", default="search,ask", help="search, ask or both")
     parser.add_argument("--k", type=int, default=5, help="k of /v1/search")
     parser.add_argument("--model", help="answer backend for /v1/ask (default: QA_MODEL or extractive)")
@@ -291,6 +303,8 @@ def main() -> None:
                              "threads sleep instead of spinning; much faster on a loaded machine)")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
+    if args.questions:
+        QUESTIONS[:] = read_questions(args.questions, max(args.requests, 50))
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     settings = Settings.from_env()
 

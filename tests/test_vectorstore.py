@@ -97,3 +97,23 @@ def test_ivf_asks_for_retraining_once_it_outgrows_its_training(tmp_path: Path) -
     assert store.needs_retraining
     store.save(tmp_path / "v.faiss")
     assert FaissStore.load(tmp_path / "v.faiss").needs_retraining
+
+
+def test_a_single_query_searches_on_one_thread_and_restores_the_count() -> None:
+    import faiss
+
+    store = FaissStore(DIM, "flat")
+    vectors = unit_vectors(2000)
+    store.add(np.arange(2000, dtype=np.int64), vectors)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        queries = unit_vectors(3, seed=5)
+        together = store.search(queries, 10)
+        alone = [store.search(q, 10) for q in queries]
+        assert faiss.omp_get_max_threads() == 2
+        for i, (scores, ids) in enumerate(alone):
+            assert ids[0].tolist() == together[1][i].tolist()
+            assert np.allclose(scores[0], together[0][i], atol=1e-5)
+    finally:
+        faiss.omp_set_num_threads(before)
