@@ -24,9 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa.embed import get_embedder  # noqa: E402
+from qa.embed import load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
+from qa.keywords import query_terms  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.stores import postgres as pg  # noqa: E402
 from qa.types import Article  # noqa: E402
@@ -89,7 +90,7 @@ def main() -> None:
         root = Path(tmp)
         settings = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
                                      seeds_dir=root / "none")
-        embedder = ZeroEmbedder(get_embedder(settings))
+        embedder = ZeroEmbedder(load_embedder(settings))
         with Index.open(settings, embedder=embedder) as index:  # type: ignore[arg-type]
             started = time.perf_counter()
             Ingestor(index, settings).ingest_articles(corpus)
@@ -152,7 +153,7 @@ def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict]) -> 
     def two_terms(text: str, limit: int = 300) -> list[int]:
         """ts_rank norm 2 over the chunks holding at least two of the words (GIN skips the rest
         before the heap is read); all matches when fewer than `limit` hold two."""
-        terms = pg.keyword_terms(text)[:12]
+        terms = query_terms(text)[:12]
         if len(terms) < 2:
             return []
         pairs = [f"{a} {b}" for i, a in enumerate(terms) for b in terms[i + 1:]]

@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.docstore import StoredArticle  # noqa: E402
-from qa.embed import get_embedder  # noqa: E402
+from qa.embed import load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import Settings  # noqa: E402
@@ -145,7 +145,7 @@ def main() -> None:
         root = Path(tmp)
         base = Settings.from_env({}, index_dir=root / "index", tiktoken_cache_dir=root / "tiktoken",
                                  seeds_dir=root / "none", index_type=args.embedded_index, recency_weight=0.0)
-        embedder = get_embedder(base)
+        embedder = load_embedder(base)
         docs = corpus(args.chunks)
         texts = [p for _, pieces in docs for p in pieces]
         started = time.perf_counter()

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stores import EVAL, corpus, synthetic  # noqa: E402
 
-from qa.embed import get_embedder  # noqa: E402
+from qa.embed import load_embedder  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.stores.milvus import MilvusStore  # noqa: E402
 from qa.vectorstore import FaissStore  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--milvus-ef", type=int, default=128)
     parser.add_argument("--skip-flat", action="store_true")
     args = parser.parse_args()
-    embedder = get_embedder(Settings())
+    embedder = load_embedder(Settings())
     real = real_vectors(args.real, args.cache, embedder)
     vectors = np.vstack([real, synthetic(real, args.vectors - len(real), args.sigma)])
     ids = np.arange(1, len(vectors) + 1, dtype=np.int64)

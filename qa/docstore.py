@@ -7,7 +7,6 @@ so a vector store that lags behind can catch up from `changes_since(seq)`.
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import threading
 import uuid
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.keywords import query_terms
 from qa.types import Article, Chunk, Filters
 
 SCHEMA = """
@@ -440,28 +440,9 @@ class DocStore:
         return inserted
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Words so common that matching them only adds noise to BM25, and costs: FTS5 scores every chunk
-# holding any query term. The fragments of contractions ("Broadway’s" gives "s") are in there too;
-# "us" (US) and "may" (the month) are not.
-_STOPWORDS = frozenset(
-    "a an and are as at be been being but by can cannot could did do does doing for from had has "
-    "have having how i if in into is it its itself of on or so than that the their theirs them "
-    "themselves then there these they this those to was were what when where which who whom whose "
-    "why will with would you your yours yourself about above after again against all also am any "
-    "because before below between both down during each few further get gets got he her here hers "
-    "herself him himself his just me might more most must my myself no nor not now off once "
-    "one only other ought our ours ourselves out over own same shall she should some such too "
-    "under until up very we while yet said says tell much many "
-    "s t d ll m o re ve y".split()
-)
-
-
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression that ORs the question's content words (quoted, so safe)."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    terms = list(dict.fromkeys(w for w in words if w not in _STOPWORDS))
-    return " OR ".join(f'"{t}"' for t in terms)
+    return " OR ".join(f'"{t}"' for t in query_terms(text))
 
 
 def _filter_sql(filters: Filters) -> tuple[str, list[str]]:

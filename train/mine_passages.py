@@ -20,7 +20,7 @@ import random
 import sys
 from pathlib import Path
 
-from qa.embed import get_embedder
+from qa.embed import load_embedder
 from qa.index import Index
 from qa.retrieve import Retriever
 from qa.settings import Settings
@@ -59,7 +59,7 @@ def main() -> None:
     questions = questions[args.offset:end]
 
     settings = Settings.from_env().replace(index_dir=args.index)
-    with Index.open(settings, embedder=get_embedder(settings), writable=False) as index, \
+    with Index.open(settings, embedder=load_embedder(settings), writable=False) as index, \
             open(args.out, "w", encoding="utf-8") as out:
         retriever = Retriever(index, settings)
         for n, q in enumerate(questions, start=1):

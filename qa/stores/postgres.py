@@ -22,7 +22,8 @@ import numpy as np
 import psycopg
 import psycopg.conninfo
 
-from qa.docstore import _STOPWORDS, _WORD, FILTER_OVERFETCH, ChunkRow, Fingerprint, StoredArticle
+from qa.docstore import FILTER_OVERFETCH, ChunkRow, Fingerprint, StoredArticle
+from qa.keywords import query_terms
 from qa.types import Article, Chunk, Filters
 
 SCHEMA = """
@@ -71,15 +72,9 @@ _TSV_SQL = f"setweight(to_tsvector('{TS_CONFIG}', %s), 'B') || setweight(to_tsve
 _CHUNK_COLUMNS = "c.id, c.article_id, c.position, c.start_char, c.end_char, c.text, c.n_tokens"
 
 
-def keyword_terms(text: str) -> list[str]:
-    """The question's content words, lower-cased and deduplicated (as the SQLite store's)."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS))
-
-
 def ts_query(text: str) -> str:
     """A `websearch_to_tsquery` input that ORs the content words (\\w+ words: nothing to escape)."""
-    return " or ".join(keyword_terms(text))
+    return " or ".join(query_terms(text))
 
 
 class PostgresDocStore:

@@ -1,0 +1,27 @@
+"""The words a keyword search looks for: one rule for the SQLite (FTS5) and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import re
+
+WORD = re.compile(r"\w+", re.UNICODE)
+# Words so common that matching them only adds noise to BM25, and costs: FTS5 scores every chunk
+# holding any query term. The fragments of contractions ("Broadway’s" gives "s") are in there too;
+# "us" (US) and "may" (the month) are not.
+STOPWORDS = frozenset(
+    "a an and are as at be been being but by can cannot could did do does doing for from had has "
+    "have having how i if in into is it its itself of on or so than that the their theirs them "
+    "themselves then there these they this those to was were what when where which who whom whose "
+    "why will with would you your yours yourself about above after again against all also am any "
+    "because before below between both down during each few further get gets got he her here hers "
+    "herself him himself his just me might more most must my myself no nor not now off once "
+    "one only other ought our ours ourselves out over own same shall she should some such too "
+    "under until up very we while yet said says tell much many "
+    "s t d ll m o re ve y".split()
+)
+
+
+def query_terms(text: str) -> list[str]:
+    """The question's content words, lowercased, once each, in order."""
+    words = [w.lower() for w in WORD.findall(text)]
+    return list(dict.fromkeys(w for w in words if w not in STOPWORDS))
