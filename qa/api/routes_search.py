@@ -35,7 +35,7 @@ class SearchController(Controller):
         """`{"results": [{article_id, chunk_id, title, text, score, start, end, published, url, source}]}`."""
         settings = service.settings
         query = validation.question(q, settings, field="q")
-        count = validation.k(k, settings) or settings.search_k
+        count = validation.passage_count(k, settings) or settings.search_k
         filters = validation.filters(Filters(
             source=source, published_from=published_from, published_to=published_to, as_of=as_of
         ))

@@ -42,7 +42,7 @@ def question(text: str, settings: Settings, *, field: str = "question") -> str:
     return stripped
 
 
-def k(value: int | None, settings: Settings) -> int | None:
+def passage_count(value: int | None, settings: Settings) -> int | None:
     """How many passages; 400 unless 1 <= k <= settings.max_k."""
     if value is None:
         return None
@@ -146,7 +146,7 @@ def ask_request(
     """A validated `AskRequest` for the answerer."""
     return AskRequest(
         question=question(text, settings),
-        k=k(k_value, settings),
+        k=passage_count(k_value, settings),
         filters=filters(filter_value),
         history=history(history_value, settings),
         model=model(model_name, settings),
