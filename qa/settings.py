@@ -110,7 +110,7 @@ class Settings:
     # README.md): RealTime QA dev right sentence 0.54 -> 0.77, SQuAD train half 0.83 -> 0.78.
     answer_model_weight: float = 0.5
     answer_threshold: float = 0.30  # least score of the best sentence, else the extractive backend refuses
-    answer_second_ratio: float = 0.8  # a second answer sentence must score this share of the best (dev: +1-3 pts right)
+    answer_second_ratio: float = 0.9  # a second answer sentence must score this share of the best
     # LLM backends can read the passages the answer model ranks first, leaving out those whose
     # best sentence is less likely than this to answer (the best passage is always kept). 0 = off.
     llm_passage_floor: float = 0.0

@@ -64,9 +64,8 @@ def test_padding_in_a_batch_does_not_change_a_score(model: AnswerModel) -> None:
     assert alone[0].probability == pytest.approx(batched[0].probability, abs=0.01)
 
 
-# What the shipped model gets right on the seeds. It also gets "Who is Taiwan's defence minister?"
-# (the Vice Foreign Minister's sentence), "Who is Wellington Koo?" and "How fast is China's economy
-# expected to grow?" wrong, which is why it is off by default (settings.answer_model_weight).
+# What the shipped model gets right on the seeds, alone (in the service it shares the score with
+# relevance: settings.answer_model_weight; the paraphrase gate in test_gold.py lists the misses).
 @pytest.mark.parametrize(("question", "fact"), [
     ("Which newspaper reported the arms purchase?", "Financial Times"),
     ("Which warplanes is Taiwan thinking of requesting?", "F-35"),

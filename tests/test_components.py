@@ -14,6 +14,7 @@ from tests.fakes import FakeBackend, FakeEmbedder
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    overrides.setdefault("answer_model_weight", 0.0)  # unit tests: the extractive backend loads no answer model
     return Settings.from_env({}, index_dir=tmp_path / "index", tiktoken_cache_dir=tmp_path / "tiktoken",
                              seeds_dir=tmp_path / "no-seeds", **overrides)
 

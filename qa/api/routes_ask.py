@@ -16,7 +16,7 @@ from qa.api.service import Service
 from qa.api.threads import blocking
 
 STREAM_EVENTS = ResponseSpec(
-    data_container=PassagesData | DeltaData | Answer | DoneData | StreamError,  # type: ignore[arg-type]
+    data_container=PassagesData | DeltaData | Answer | DoneData | StreamError,  # type: ignore[arg-type,unused-ignore]
     media_type=sse.MEDIA_TYPE,
     generate_examples=False,
     description="Server-sent events, each `data:` one line of JSON: `passages` (PassagesData), `delta` "
