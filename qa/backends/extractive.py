@@ -58,11 +58,11 @@ class ExtractiveBackend:
                 probability[(score.passage, score.span)] = score.probability
         # relevance is already scaled down when the passage misses the names the question asks about;
         # so is the model's probability: "How much will Japan spend?" is not answered about Taiwan
-        coverage = [name_coverage(request.question, f"{passages[i].title}\n{passages[i].text}")
-                    for i, _, _ in candidates]
+        coverage = [name_coverage(request.question, f"{p.title}\n{p.text}") for p in passages]
         ranked = [
-            (round((1 - self.weight) * rel + self.weight * probability[(i, span)] * cover, 4), passages[i].number, text)
-            for (i, span, text), rel, cover in zip(candidates, relevance, coverage)
+            (round((1 - self.weight) * rel + self.weight * probability[(i, span)] * coverage[i], 4),
+             passages[i].number, text)
+            for (i, span, text), rel in zip(candidates, relevance)
         ]
         return sorted(ranked, key=lambda item: -item[0])
 
