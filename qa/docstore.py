@@ -75,6 +75,14 @@ class StoredArticle:
     origin: str | None
     n_chunks: int = 0
 
+    @classmethod
+    def from_row(cls, row: Sequence) -> StoredArticle:
+        """From (id, title, text, url, published, source, text_hash, meta_hash, origin, n_chunks):
+        the column order both document stores select."""
+        return cls(article=Article(id=row[0], title=row[1], text=row[2], url=row[3], published=row[4],
+                                   source=row[5]),
+                   text_hash=row[6], meta_hash=row[7], origin=row[8], n_chunks=row[9])
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -94,6 +102,17 @@ class ChunkRow:
     url: str | None
     published: str | None
     source: str | None
+
+    @classmethod
+    def from_row(cls, row: Sequence) -> ChunkRow:
+        """From (id, article_id, position, start, end, text, n_tokens, title, url, published, source)."""
+        return cls(chunk=chunk_from_row(row), title=row[7], url=row[8], published=row[9], source=row[10])
+
+
+def chunk_from_row(row: Sequence) -> Chunk:
+    """A chunk from (id, article_id, position, start, end, text, n_tokens, ...)."""
+    return Chunk(id=row[0], article_id=row[1], position=row[2], start=row[3], end=row[4], text=row[5],
+                 n_tokens=row[6])
 
 
 @dataclass(frozen=True)
@@ -162,7 +181,7 @@ class DocStore:
             " FROM articles a WHERE a.id = ?",
             (article_id,),
         ).fetchone()
-        return _stored_article(row) if row else None
+        return StoredArticle.from_row(row) if row else None
 
     def list_articles(self, *, limit: int = 100, offset: int = 0) -> list[StoredArticle]:
         rows = self._conn().execute(
@@ -171,7 +190,7 @@ class DocStore:
             " FROM articles a ORDER BY a.published DESC, a.id LIMIT ? OFFSET ?",
             (limit, offset),
         ).fetchall()
-        return [_stored_article(row) for row in rows]
+        return [StoredArticle.from_row(row) for row in rows]
 
     def count(self) -> tuple[int, int]:
         """(articles, chunks)."""
@@ -208,7 +227,7 @@ class DocStore:
             f" ON a.id = c.article_id WHERE c.id IN ({marks})",
             [int(i) for i in chunk_ids],
         ).fetchall()
-        return {row[0]: _chunk_row(row) for row in rows}
+        return {row[0]: ChunkRow.from_row(row) for row in rows}
 
     def published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
         """The published date (YYYY-MM-DD or None) of each chunk's article, by chunk id."""
@@ -227,10 +246,7 @@ class DocStore:
             " WHERE article_id = ? ORDER BY position",
             (article_id,),
         ).fetchall()
-        return [
-            Chunk(id=r[0], article_id=r[1], position=r[2], start=r[3], end=r[4], text=r[5], n_tokens=r[6])
-            for r in rows
-        ]
+        return [chunk_from_row(r) for r in rows]
 
     def filtered_chunk_ids(self, filters: Filters) -> np.ndarray:
         """Ids of the chunks whose article passes `filters`."""
@@ -462,22 +478,3 @@ def _filter_sql(filters: Filters) -> tuple[str, list[str]]:
     return " AND ".join(clauses), params
 
 
-def _stored_article(row: tuple) -> StoredArticle:
-    return StoredArticle(
-        article=Article(id=row[0], title=row[1], text=row[2], url=row[3], published=row[4], source=row[5]),
-        text_hash=row[6],
-        meta_hash=row[7],
-        origin=row[8],
-        n_chunks=row[9],
-    )
-
-
-def _chunk_row(row: tuple) -> ChunkRow:
-    return ChunkRow(
-        chunk=Chunk(id=row[0], article_id=row[1], position=row[2], start=row[3], end=row[4], text=row[5],
-                    n_tokens=row[6]),
-        title=row[7],
-        url=row[8],
-        published=row[9],
-        source=row[10],
-    )

@@ -22,7 +22,7 @@ import numpy as np
 import psycopg
 import psycopg.conninfo
 
-from qa.docstore import FILTER_OVERFETCH, ChunkRow, Fingerprint, StoredArticle
+from qa.docstore import FILTER_OVERFETCH, ChunkRow, Fingerprint, StoredArticle, chunk_from_row
 from qa.keywords import query_terms
 from qa.types import Article, Chunk, Filters
 
@@ -169,7 +169,7 @@ class PostgresDocStore:
             " FROM qa_articles a WHERE a.id = %s",
             (article_id,),
         ).fetchone()
-        return _stored_article(row) if row else None
+        return StoredArticle.from_row(row) if row else None
 
     def list_articles(self, *, limit: int = 100, offset: int = 0) -> list[StoredArticle]:
         rows = self._conn().execute(
@@ -178,7 +178,7 @@ class PostgresDocStore:
             " FROM qa_articles a ORDER BY a.published DESC NULLS LAST, a.id LIMIT %s OFFSET %s",
             (limit, offset),
         ).fetchall()
-        return [_stored_article(row) for row in rows]
+        return [StoredArticle.from_row(row) for row in rows]
 
     def count(self) -> tuple[int, int]:
         """(articles, chunks)."""
@@ -210,7 +210,7 @@ class PostgresDocStore:
             " JOIN qa_articles a ON a.id = c.article_id WHERE c.id = ANY(%s)",
             ([int(i) for i in chunk_ids],),
         ).fetchall()
-        return {row[0]: _chunk_row(row) for row in rows}
+        return {row[0]: ChunkRow.from_row(row) for row in rows}
 
     def published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
         if not len(chunk_ids):
@@ -227,7 +227,7 @@ class PostgresDocStore:
             f"SELECT {_CHUNK_COLUMNS} FROM qa_chunks c WHERE c.article_id = %s ORDER BY c.position",
             (article_id,),
         ).fetchall()
-        return [_chunk(r) for r in rows]
+        return [chunk_from_row(r) for r in rows]
 
     def filtered_chunk_ids(self, filters: Filters) -> np.ndarray:
         where, params = _filter_sql(filters)
@@ -431,16 +431,4 @@ def _redacted(dsn: str) -> str:
     )
 
 
-def _chunk(r: tuple) -> Chunk:
-    return Chunk(id=r[0], article_id=r[1], position=r[2], start=r[3], end=r[4], text=r[5], n_tokens=r[6])
 
-
-def _stored_article(row: tuple) -> StoredArticle:
-    return StoredArticle(
-        article=Article(id=row[0], title=row[1], text=row[2], url=row[3], published=row[4], source=row[5]),
-        text_hash=row[6], meta_hash=row[7], origin=row[8], n_chunks=row[9],
-    )
-
-
-def _chunk_row(row: tuple) -> ChunkRow:
-    return ChunkRow(chunk=_chunk(row), title=row[7], url=row[8], published=row[9], source=row[10])
