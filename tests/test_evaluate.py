@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from qa.answer_types import Answer
+from qa.answer_types import Answer, SentenceCheck
 from qa.backends.base import Passage
 from qa.cli import main, print_eval_report
 from qa.evaluate import (
@@ -144,8 +144,10 @@ def passage(number: int, text: str, article_id: str = "art") -> Passage:
                    start=0, end=len(text))
 
 
-def answer_of(text: str, passages: list[Passage], *, refused: bool = False, timings: dict | None = None) -> Answer:
-    return Answer(answer=text, refused=refused, citations=[], passages=passages, timings=timings or {}, model="stub")
+def answer_of(text: str, passages: list[Passage], *, refused: bool = False, timings: dict | None = None,
+              checks: list[SentenceCheck] | None = None) -> Answer:
+    return Answer(answer=text, refused=refused, citations=[], passages=passages, timings=timings or {}, model="stub",
+                  checks=checks or [])
 
 
 def test_support_score_takes_windows_and_the_concatenation() -> None:
@@ -276,7 +278,11 @@ def stub_eval(**kwargs):  # noqa: ANN003, ANN201
     refusal = "The articles don't cover this."
     answers = {
         "q1": answer_of("China will raise defence spending by 7.2 percent [1].", [budget],
-                        timings={"retrieve_ms": 10, "total_ms": 30}),
+                        timings={"retrieve_ms": 10, "total_ms": 30}, checks=[
+                            SentenceCheck(sentence="China will raise defence spending by 7.2 percent.", cited=[1],
+                                          supported_by=[1], support=1.0, action="kept"),
+                            SentenceCheck(sentence="It is the largest rise in years.", cited=[1],
+                                          supported_by=[], support=0.0, action="dropped")]),
         "q2": answer_of(refusal, [other], refused=True, timings={"retrieve_ms": 20, "total_ms": 40}),
         "q3": answer_of(refusal, [], refused=True, timings={"retrieve_ms": 30, "total_ms": 50}),
         "q4": answer_of("Unrelated claim [1].", [other], timings={"retrieve_ms": 40, "total_ms": 60}),
@@ -380,6 +386,10 @@ def test_run_eval_writes_records_as_it_goes_and_reports_what_it_asked(tmp_path: 
     lines = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert [r["id"] for r in lines] == ["1", "2", "3"]
     assert lines[0]["as_of"] == "2025-03-05" and lines[0]["passages"][0]["article_id"] == "A"
+    # what the model wrote, sentence by sentence, and what the check did with it
+    assert [(c["sentence"], c["action"]) for c in lines[0]["checks"]] == [
+        ("China will raise defence spending by 7.2 percent.", "kept"), ("It is the largest rise in years.", "dropped")]
+    assert lines[1]["checks"] == []
     assert report.to_dict()["run"] == {"split": "dev", "as_of": "question dates", "limit": 3}
 
 

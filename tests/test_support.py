@@ -6,7 +6,15 @@ import pytest
 
 from qa.embed import SentenceTransformerEmbedder
 from qa.settings import Settings
-from qa.support import JudgeScorer, LexicalSemanticScorer, make_scorer, number_agreement, relevance_scores
+from qa.support import (
+    JudgeScorer,
+    LexicalSemanticScorer,
+    claim_names,
+    fact_agreement,
+    make_scorer,
+    number_agreement,
+    relevance_scores,
+)
 
 PASSAGE = (
     "Taiwan is upgrading its air raid warning and shelter systems. "
@@ -27,6 +35,32 @@ def test_number_agreement() -> None:
     assert number_agreement("Spending rose 7.2 percent in 2025.", PASSAGE + " In 2025.") == 1.0
     assert number_agreement("Spending rose 9 percent.", PASSAGE) == pytest.approx(0.4)
     assert number_agreement("Spending rose.", PASSAGE) == 1.0
+
+
+MEDALS = ("Hosts France came second and China third. The Games closed on Sunday. "
+          "The medal table was topped by Japan, with 27 golds.")
+
+
+def test_claim_names_take_the_first_word_only_when_the_passage_uses_it_as_a_name() -> None:
+    assert claim_names("China topped the medal table.", MEDALS) == {"china"}
+    assert claim_names("Officials said the Games closed.", MEDALS) == {"game"}  # "Officials" starts a sentence
+    assert claim_names("NATO met in Paris.", "") == {"nato", "pari"}  # capitals inside, mid-claim names
+
+
+def test_fact_agreement_catches_a_wrong_name_as_it_catches_a_wrong_number() -> None:
+    window = "The medal table was topped by Japan, with 27 golds."
+    assert fact_agreement("Japan topped the medal table with 27 golds.", window, MEDALS) == 1.0
+    assert fact_agreement("China topped the medal table.", window, MEDALS) == pytest.approx(0.4)
+    assert fact_agreement("China topped the table with 27 golds.", window, MEDALS) == pytest.approx(0.7)
+    assert fact_agreement("The medal table was topped with ease.", window, MEDALS) == 1.0  # states no fact
+
+
+def test_lexical_scorer_rejects_a_paraphrase_with_the_wrong_name(embedder: SentenceTransformerEmbedder) -> None:
+    scorer = make_scorer(Settings(), embedder)
+    right, _ = scorer.best_support("Japan topped the medal table.", MEDALS)
+    wrong, _ = scorer.best_support("China topped the medal table.", MEDALS)
+    assert right >= Settings().support_threshold > wrong
+    # Limitation: words, not roles. A window of two sentences naming both countries would pass.
 
 
 def test_relevance_ranks_the_answering_sentence_first(embedder: SentenceTransformerEmbedder) -> None:

@@ -40,6 +40,9 @@ class QuestionRecord:
     refused_without_gold: bool | None = None  # asked again with the gold left out (leave_out_gold)
     answer_without_gold: str | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)  # what the answer was drawn from
+    # every sentence the model wrote, what it cited, its support score and the check's action
+    # (kept, recited, dropped): why an LLM answer lost a sentence, or was refused
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -12,6 +12,8 @@ from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from qa.answer_types import AskRequest
 from qa.evaluate.judgements import (
     RecordingEmbedder,
@@ -122,6 +124,7 @@ def run_eval(
             timings=dict(answer.timings), as_of=filters.as_of if filters else None,
             passages=[{"number": p.number, "article_id": p.article_id, "chunk_id": p.chunk_id, "text": p.text}
                       for p in answer.passages],
+            checks=[msgspec.to_builtins(check) for check in answer.checks],
         )
         if question.kind == UNANSWERABLE:
             refused_unanswerable.append(float(answer.refused))
