@@ -45,7 +45,7 @@ class SentenceCheck(msgspec.Struct, kw_only=True):
     sentence: str
     cited: list[int]  # markers the model gave
     supported_by: list[int]  # markers kept after the check
-    support: float  # best support score among the kept markers (0..1)
+    support: float  # best support score among the kept markers (0..1); if dropped, the best one seen
     action: SentenceAction
 
 

@@ -88,8 +88,10 @@ def check_answer(
         cited = list(dict.fromkeys(sentence.markers))
         valid = [n for n in cited if n in by_number]
         supported: dict[int, tuple[float, tuple[int, int]]] = {}
+        best_seen = 0.0  # a dropped sentence reports how close it came
         for number in valid:
             score, span = scorer.best_support(sentence.text, by_number[number].text)
+            best_seen = max(best_seen, score)
             if score >= threshold:
                 supported[number] = (score, span)
         action: SentenceAction = "kept"
@@ -103,12 +105,13 @@ def check_answer(
                 action = "recited"
             else:
                 action = "dropped"
+                best_seen = max(best_seen, best[1][0] if best is not None else 0.0)
         checks.append(
             SentenceCheck(
                 sentence=sentence.text,
                 cited=cited,
                 supported_by=sorted(supported),
-                support=max((s for s, _ in supported.values()), default=0.0),
+                support=max((s for s, _ in supported.values()), default=best_seen),
                 action=action,
             )
         )

@@ -97,7 +97,7 @@ class Settings:
     local_context: int = 4096
     support_scorer: SupportScorerName = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
     # Calibrated by bench/calibrate.py (README, "Calibration"):
-    support_threshold: float = 0.68  # a cited sentence needs this support score
+    support_threshold: float = 0.58  # a cited sentence needs this support score
     refusal_threshold: float = 0.42  # least relevance of an answer sentence to the question
     min_passage_score: float = 0.21  # LLM backends: refuse without generating when no passage is this similar
     # The trained answer model (qa/answer_model.py); thresholds calibrated by

@@ -30,8 +30,23 @@ _STOP = frozenset(
     "his how i if in into is it its itself of on or our she so such than that the their them then "
     "there these they this those to was we were what when where which while who whom why will with "
     "would you your also about after before over under more most very just only said says say "
-    "according".split()
+    "according week weeks today yesterday recently currently now".split()
 )
+# How an LLM introduces what it read ("Based on the provided articles, ...", "According to the
+# passage, ...", "The article states that ..."): about the prompt, not a claim the passage must hold.
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:based on|according to|as stated in|as (?:reported|mentioned) in)\s+(?:the\s+)?"
+    r"(?:provided\s+|given\s+|first\s+|second\s+|cnn\s+quiz\s+)?"
+    r"(?:articles?|passages?|evidence|information|texts?|sources?|context)(?:\s*\([^)]*\))?"
+    r"(?:\s*\[\d+\])?\s*,\s*|the\s+(?:\w+\s+)?(?:articles?|passages?|texts?)\s+"
+    r"(?:states?|says?|mentions?|reports?|notes?)\s+that\s+)",
+    re.IGNORECASE)
+
+
+def without_preamble(claim: str) -> str:
+    """The claim without an LLM's lead-in about its sources ("Based on the provided articles, ")."""
+    stripped = _PREAMBLE.sub("", claim, count=1)
+    return stripped[:1].upper() + stripped[1:] if stripped != claim else claim
 LEXICAL_WEIGHT = 0.6  # the rest is the cosine similarity
 
 
@@ -144,6 +159,7 @@ class LexicalSemanticScorer:
         return self._scores(claim, evidence, None)
 
     def _scores(self, claim: str, evidence: Sequence[str], context: str | None) -> list[float]:
+        claim = without_preamble(claim)
         vectors = self.embedder.encode([claim, *evidence])
         cosines = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
         return [

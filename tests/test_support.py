@@ -14,6 +14,7 @@ from qa.support import (
     make_scorer,
     number_agreement,
     relevance_scores,
+    without_preamble,
 )
 
 PASSAGE = (
@@ -61,6 +62,15 @@ def test_lexical_scorer_rejects_a_paraphrase_with_the_wrong_name(embedder: Sente
     wrong, _ = scorer.best_support("China topped the medal table.", MEDALS)
     assert right >= Settings().support_threshold > wrong
     # Limitation: words, not roles. A window of two sentences naming both countries would pass.
+
+
+def test_an_llm_lead_in_about_its_sources_is_not_part_of_the_claim() -> None:
+    assert without_preamble("Based on the provided articles, Japan topped the table.") == "Japan topped the table."
+    assert without_preamble("According to the CNN quiz evidence (2022-07-08), Harris was jailed.") == (
+        "Harris was jailed.")
+    assert without_preamble("The article states that Abe died.") == "Abe died."
+    # a named source is part of what the claim says
+    assert without_preamble("According to Reuters, Abe died.") == "According to Reuters, Abe died."
 
 
 def test_relevance_ranks_the_answering_sentence_first(embedder: SentenceTransformerEmbedder) -> None:
