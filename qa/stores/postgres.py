@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import psycopg
@@ -61,6 +61,8 @@ CREATE INDEX IF NOT EXISTS qa_chunks_article ON qa_chunks(article_id);
 CREATE INDEX IF NOT EXISTS qa_chunks_tsv ON qa_chunks USING GIN (tsv);
 -- chunk ids removed from the rows but maybe not yet from the vector store
 CREATE TABLE IF NOT EXISTS qa_removed_chunks (chunk_id BIGINT PRIMARY KEY, seq BIGINT NOT NULL);
+-- articles whose source or date changed, maybe not yet in the vector store's copy of them
+CREATE TABLE IF NOT EXISTS qa_metadata_sync (article_id TEXT PRIMARY KEY);
 """
 _SCHEMA_LOCK = 0x5161_0001  # advisory lock key: replicas starting together create the schema once
 TS_CONFIG = "english"
@@ -154,6 +156,39 @@ class PostgresDocStore:
         rows = self._conn().execute("SELECT chunk_id FROM qa_removed_chunks ORDER BY chunk_id LIMIT %s",
                                     (limit,)).fetchall()
         return [r[0] for r in rows]
+
+    def pending_metadata(self, limit: int = 1000) -> list[str]:
+        """Articles whose metadata changed but may not have reached the vector store's rows."""
+        rows = self._conn().execute("SELECT article_id FROM qa_metadata_sync ORDER BY article_id LIMIT %s",
+                                    (limit,)).fetchall()
+        return [r[0] for r in rows]
+
+    def sync_metadata(self, article_id: str,
+                      push: Callable[[np.ndarray, np.ndarray, list[tuple[str | None, str | None]]], None]) -> None:
+        """`push(chunk ids, vectors, (source, published) per chunk)` of the article as stored now,
+        under its lock (a concurrent writer of the article waits, so it cannot remove these chunks
+        from the vector store before they are pushed), then forget the pending sync."""
+        conn = self._conn()
+        with conn.transaction():
+            _lock_article(conn, article_id)
+            rows = conn.execute(
+                "SELECT c.id, c.vector, a.source, a.published FROM qa_chunks c"
+                " JOIN qa_articles a ON a.id = c.article_id WHERE c.article_id = %s ORDER BY c.id",
+                (article_id,)).fetchall()
+            if rows:
+                push(np.array([r[0] for r in rows], dtype=np.int64),
+                     np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]),
+                     [(r[2], r[3]) for r in rows])
+            conn.execute("DELETE FROM qa_metadata_sync WHERE article_id = %s", (article_id,))
+
+    def scalars_of(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+        """(source, published) of each chunk's article."""
+        if not len(chunk_ids):
+            return {}
+        rows = self._conn().execute(
+            "SELECT c.id, a.source, a.published FROM qa_chunks c JOIN qa_articles a ON a.id = c.article_id"
+            " WHERE c.id = ANY(%s)", ([int(i) for i in chunk_ids],)).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def forget_removals(self, chunk_ids: Sequence[int]) -> None:
         """The vector store has dropped these ids."""
@@ -328,6 +363,8 @@ class PostgresDocStore:
             for stored in metadata_updates:
                 _lock_article(conn, stored.article.id)
                 _update_metadata(conn, stored)
+                conn.execute("INSERT INTO qa_metadata_sync(article_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                             (stored.article.id,))
             for article_id in deletions:
                 _lock_article(conn, article_id)
                 removed += _delete_article(conn, article_id, seq)
@@ -341,7 +378,7 @@ class PostgresDocStore:
     def drop_all(self) -> None:
         """Remove every table of this store (tests and benchmarks)."""
         self._conn().execute(
-            "DROP TABLE IF EXISTS qa_chunks, qa_articles, qa_removed_chunks, qa_meta CASCADE;"
+            "DROP TABLE IF EXISTS qa_chunks, qa_articles, qa_removed_chunks, qa_metadata_sync, qa_meta CASCADE;"
             " DROP SEQUENCE IF EXISTS qa_write_seq, qa_chunk_ids"
         )
 
