@@ -263,3 +263,20 @@ def test_a_collection_without_scalar_fields_filters_by_chunk_ids(settings: Setti
         index.rebuild_vectors()
         assert index.vectors.has_scalars and len(index.vectors) == 5
         assert dense_ids(index, "interest", Filters(source="bbc")) == ["rates-old"]
+
+
+def test_keyword_candidates_leave_out_common_words(scale: tuple[Index, Settings]) -> None:
+    """PostgreSQL ranks only the chunks holding a question's less common words (shares from the
+    column's statistics), by all its words; with no statistics yet, every word picks chunks."""
+    index, _ = scale
+    store = index.docstore
+    assert store.match_terms(["bank", "grindavik"]) == [["bank", "grindavik"]]  # not analysed yet
+    store._conn().execute("ANALYZE qa_chunks")
+    store._shares = None  # the cached statistics, read again
+    assert store.term_shares()["bank"] == pytest.approx(0.4)  # 2 of the 5 chunks
+    store.common_shares = (0.3, 1.0)
+    assert store.match_terms(["bank", "grindavik", "the"]) == [["grindavik"], ["bank", "grindavik"]]
+    assert store.keyword_search("bank lava", 5)[:1] == [c.id for c in store.chunks_of("volcano")]
+    assert len(store.keyword_search("bank lava", 5)) == 3  # too few with "lava": "bank" follows
+    store.common_shares = (0.3,)
+    assert len(store.keyword_search("bank lava", 5)) == 1
