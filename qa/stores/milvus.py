@@ -256,7 +256,10 @@ class MilvusStore:
         found = np.full((n, k), -1, np.int64)
         if k == 0 or n == 0 or not filters:
             return scores, found
-        params = {"metric_type": "IP", "params": self.search_params}
+        search_params = dict(self.search_params)
+        if self.index_type.upper() == "HNSW":  # Milvus refuses an ef below k (an over-fetch asks for more)
+            search_params["ef"] = max(int(search_params.get("ef", 0)), min(k, MAX_TOPK))
+        params = {"metric_type": "IP", "params": search_params}
         hits: list[list[tuple[float, int]]] = [[] for _ in range(n)]
         for expression in filters:
             result = self.client.search(
