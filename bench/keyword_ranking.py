@@ -3,7 +3,9 @@ rankings (the scale-out stack), on the same chunks and the same RealTime QA dev 
 
 Corpus: the RealTime QA gold evidence passages plus the first --distractors articles, chunked by
 the service's chunker (vectors are zeros: only keyword search is measured). For each question
-with a gold passage: is the gold article among the top k keyword results (recall@k)?
+with a gold passage: is the gold article among the top k keyword results (recall@k)? The SQL
+rankings rank every chunk matching the OR of the content words; `PostgresDocStore.keyword_search`
+ranks (with norm 2) only those holding a word below --shares of the chunks.
 
     PYTHONPATH=. nice -n 10 python bench/keyword_ranking.py --questions 300 --distractors 3000
 """
@@ -27,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qa.embed import load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
-from qa.keywords import query_terms  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.stores import postgres as pg  # noqa: E402
 from qa.types import Article  # noqa: E402
@@ -76,7 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--distractors", type=int, default=3000)
-    parser.add_argument("--only-chosen", action="store_true", help="SQLite, the chosen ranking, two-word matches")
+    parser.add_argument("--only-chosen", action="store_true", help="only SQLite and the chosen ranking (+ --shares)")
+    parser.add_argument("--shares", nargs="*", default=["1", ",".join(map(str, pg.COMMON_SHARES))],
+                        help="PostgresDocStore.common_shares to measure keyword_search with (comma-separated)")
     args = parser.parse_args()
     if args.only_chosen:
         RANKINGS.clear()
@@ -98,7 +101,7 @@ def main() -> None:
             with postgres_server(root / "pg") as server:
                 store = pg.PostgresDocStore(server.dsn())
                 copy(index, store)
-                print(json.dumps(measure(index, store, questions), indent=1))
+                print(json.dumps(measure(index, store, questions, args.shares), indent=1))
                 store.close()
 
 
@@ -115,7 +118,7 @@ def copy(index: Index, store: pg.PostgresDocStore) -> None:
     store._conn().execute("ANALYZE")
 
 
-def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict]) -> dict:
+def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict], shares: Sequence[str]) -> dict:
     ks = (5, 10, 50, 100)
 
     def article_of(chunk_ids: list[int], rows: dict) -> list[str]:
@@ -150,22 +153,11 @@ def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict]) -> 
         results["PostgreSQL " + name] = score(search)
         print(name, results["PostgreSQL " + name], flush=True)
 
-    def two_terms(text: str, limit: int = 300) -> list[int]:
-        """ts_rank norm 2 over the chunks holding at least two of the words (GIN skips the rest
-        before the heap is read); all matches when fewer than `limit` hold two."""
-        terms = query_terms(text)[:12]
-        if len(terms) < 2:
-            return []
-        pairs = [f"{a} {b}" for i, a in enumerate(terms) for b in terms[i + 1:]]
-        any_pair = " || ".join([f"websearch_to_tsquery('{pg.TS_CONFIG}', %s)"] * len(pairs))
-        rank = f"ts_rank('{pg.RANK_WEIGHTS}', c.tsv, websearch_to_tsquery('{pg.TS_CONFIG}', %s), 2)"
-        rows = store._conn().execute(
-            f"SELECT c.id FROM qa_chunks c WHERE c.tsv @@ ({any_pair}) ORDER BY {rank} DESC, c.id LIMIT %s",
-            [*pairs, pg.ts_query(text), limit]).fetchall()
-        return [r[0] for r in rows]
-
-    results["PostgreSQL ts_rank norm 2, two-word matches"] = score(two_terms)
-    print("two-word", results["PostgreSQL ts_rank norm 2, two-word matches"], flush=True)
+    for tiers in shares:  # the service's own keyword search, candidates pruned of common words
+        store.common_shares = tuple(float(x) for x in tiers.split(","))
+        name = f"PostgresDocStore.keyword_search, common shares {tiers}"
+        results[name] = score(lambda text: store.keyword_search(text, 300))
+        print(name, results[name], flush=True)
     results["questions"] = len(questions)
     return results
 

@@ -7,8 +7,10 @@ perturbed (v + sigma * gaussian noise, renormalised): realistic neighbourhoods, 
 embeddings of the extra chunks. Queries: RealTime QA dev questions, embedded for real.
 
 Measured per stack: ingest rows/s through the index's own write path (rows + vectors + keyword
-index), dense search p50/p99 (k=10) and its recall@10 against exact search, and hybrid retrieval
-(dense + keyword + fusion, as /v1/search does, query embedding excluded) p50.
+index), dense search p50/p99 (k=10) and its recall@10 against exact search, the keyword leg alone
+and hybrid retrieval (dense + keyword + fusion, as /v1/search does, query embedding excluded) p50;
+on PostgreSQL also both with every OR match ranked (`common_shares` (1,): the keyword search before
+common words were pruned), in the same run.
 
     PYTHONPATH=. nice -n 10 python bench/stores.py --chunks 100000
 """
@@ -33,12 +35,14 @@ from qa.embed import load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.types import Article, Chunk  # noqa: E402
+from qa.types import Article, Chunk, Filters  # noqa: E402
 from tests.servers import milvus_server, postgres_server  # noqa: E402
 
 EVAL = Path("/work/shared/eval/realtimeqa")
 CHUNK_CHARS = 600
 WRITE_BATCH = 200  # articles per write
+# filtered searches (RealTime QA articles have dates, no sources): about a quarter / a third pass
+FILTERS = {"from_2024": Filters(published_from="2024-01-01"), "as_of_2022_06": Filters(as_of="2022-06-30")}
 
 
 def corpus(n_chunks: int) -> list[tuple[Article, list[str]]]:
@@ -100,7 +104,8 @@ def ingest(index: Index, docs: list[tuple[Article, list[str]]], vectors: np.ndar
     return offset / (time.perf_counter() - started)
 
 
-def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: list[str], exact: np.ndarray) -> dict:
+def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: list[str], exact: np.ndarray,
+                 shares: list[str] = ()) -> dict:
     times, recalls = [], []
     for q, truth in zip(queries, exact):
         started = time.perf_counter()
@@ -125,11 +130,64 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
         started = time.perf_counter()
         retriever.search(text, 10)
         hybrid.append((time.perf_counter() - started) * 1000)
-    return {"dense_p50_ms": round(statistics.median(times), 2),
-            "dense_p99_ms": round(float(np.percentile(times, 99)), 2),
-            "recall@10": round(float(np.mean(recalls)), 4),
-            "hybrid_p50_ms": round(statistics.median(hybrid), 2),
-            "hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)}
+    keyword = keyword_times(index, texts, max(10, settings.search_candidates))
+    filtered = filtered_stats(retriever, queries, texts)
+    if getattr(index.vectors, "has_scalars", False):  # Milvus: the same with filters by chunk ids (before)
+        index.vectors.has_scalars = False
+        filtered |= {f"idlist_{k}": v for k, v in filtered_stats(retriever, queries, texts).items()}
+        index.vectors.has_scalars = True
+    stats = {"dense_p50_ms": round(statistics.median(times), 2),
+             "dense_p99_ms": round(float(np.percentile(times, 99)), 2),
+             "recall@10": round(float(np.mean(recalls)), 4),
+             "keyword_p50_ms": round(statistics.median(keyword), 2),
+             "keyword_p99_ms": round(float(np.percentile(keyword, 99)), 2),
+             "hybrid_p50_ms": round(statistics.median(hybrid), 2),
+             "hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)} | filtered
+    if hasattr(index.docstore, "common_shares"):  # PostgreSQL: the same, every OR match ranked (before)
+        pruned, index.docstore.common_shares = index.docstore.common_shares, (1.0,)
+        keyword = keyword_times(index, texts, max(10, settings.search_candidates))
+        hybrid = []
+        for text in texts:
+            started = time.perf_counter()
+            retriever.search(text, 10)
+            hybrid.append((time.perf_counter() - started) * 1000)
+        for tiers in shares:  # the keyword leg with other `common_shares`
+            index.docstore.common_shares = tuple(float(x) for x in tiers.split(","))
+            stats[f"keyword_p50_ms_shares_{tiers}"] = round(statistics.median(
+                keyword_times(index, texts, max(10, settings.search_candidates))), 2)
+        index.docstore.common_shares = pruned
+        stats |= {"unpruned_keyword_p50_ms": round(statistics.median(keyword), 2),
+                  "unpruned_hybrid_p50_ms": round(statistics.median(hybrid), 2),
+                  "unpruned_hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)}
+    return stats
+
+
+def filtered_stats(retriever: Retriever, queries: np.ndarray, texts: list[str]) -> dict:
+    """p50 ms of the dense leg (as the retriever runs it, 100 candidates) and of hybrid retrieval,
+    for each of `FILTERS`."""
+    out = {}
+    for name, filters in FILTERS.items():
+        dense, hybrid = [], []
+        for q, text in zip(queries, texts):
+            started = time.perf_counter()
+            retriever._dense(q[None, :], 100, filters)
+            dense.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            retriever.search(text, 10, filters)
+            hybrid.append((time.perf_counter() - started) * 1000)
+        out |= {f"dense_p50_ms_{name}": round(statistics.median(dense), 2),
+                f"hybrid_p50_ms_{name}": round(statistics.median(hybrid), 2)}
+    return out
+
+
+def keyword_times(index: Index, texts: list[str], n: int) -> list[float]:
+    """Milliseconds of the keyword leg alone (as the retriever calls it, `n` candidates)."""
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        index.docstore.keyword_search(text, n)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 def main() -> None:
@@ -139,6 +197,8 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.5)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embedded-index", default="hnsw")
+    parser.add_argument("--shares", nargs="*", default=[],
+                        help="other PostgresDocStore.common_shares (comma-separated) to time the keyword leg at")
     parser.add_argument("--http", action="store_true", help="also /v1/search throughput, 1 and 2 replicas")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,8 +226,9 @@ def main() -> None:
             with Index.open(scale, embedder=embedder) as index:
                 results["scale"] = {"ingest_rows_per_s": round(ingest(index, docs, vectors))}
                 _wait_for_index(index)
+                index.docstore._conn().execute("ANALYZE qa_chunks")  # as autovacuum would by then
                 exact_ids = _ids_in_order(index, docs)[exact]
-                results["scale"] |= search_stats(index, scale, queries, questions, exact_ids)
+                results["scale"] |= search_stats(index, scale, queries, questions, exact_ids, args.shares)
             if args.http:
                 from replicas import throughput  # bench/ is on sys.path when run as a script
 

@@ -137,8 +137,12 @@ class Retriever:
 
         Filters that let most passages through (a date, a big source) are applied to an
         over-fetched unfiltered search, which is as fast as no filter; only when too few of those
-        pass does FAISS search with the exact set of allowed ids."""
+        pass does FAISS search with the exact set of allowed ids. A vector store that holds the
+        articles' metadata (Milvus) applies the filters itself, in one search."""
         if filters is not None:
+            pushed = self.index.vectors.search_filtered(query_vector, n, filters)
+            if pushed is not None:
+                return [(int(i), float(s)) for i, s in zip(pushed[1][0], pushed[0][0]) if i >= 0]
             fetch = n * FILTER_OVERFETCH
             scores, ids = self.index.vectors.search(query_vector, fetch)
             found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]

@@ -21,6 +21,8 @@ from typing import BinaryIO, Protocol, cast
 import faiss
 import numpy as np
 
+from qa.types import Filters
+
 _MAGIC = b"QAVS1\n"
 
 
@@ -41,6 +43,12 @@ class VectorStore(Protocol):
     def search(
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def search_filtered(
+        self, queries: np.ndarray, k: int, filters: Filters
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Top-k among the rows that pass `filters`, if the store holds what they test; else None."""
+        ...
 
     def __len__(self) -> int: ...
 
@@ -166,6 +174,12 @@ class FaissStore:
         if self._tombstones:
             scores, ids = self._drop_tombstones(scores, ids, k)
         return scores[:, :k], ids[:, :k]
+
+    def search_filtered(
+        self, queries: np.ndarray, k: int, filters: Filters
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """None: FAISS holds no article metadata (the document store filters)."""
+        return None
 
     def _search_params(self, allowed_ids: np.ndarray | None) -> faiss.SearchParameters | None:
         assert self._index is not None  # search() returns early without an index

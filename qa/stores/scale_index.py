@@ -3,10 +3,13 @@ stateless replicas (QA_STORE=scale). Same interface as `qa.index.Index` for retr
 the API.
 
 A write first stores the new vectors in Milvus under chunk ids drawn from a PostgreSQL
-sequence, then commits the rows in one PostgreSQL transaction, then deletes the replaced vectors.
-A replica killed between the steps leaves at worst vectors without rows (never returned: search
-results are joined to rows) or removed ids still in Milvus, which `qa_removed_chunks` keeps until
-they are deleted (by the next write or start of any replica). An acknowledged write is therefore
+sequence (each row with its article's source and published day, which Milvus filters on), then
+commits the rows in one PostgreSQL transaction, then deletes the replaced vectors and gives the
+Milvus rows of articles whose metadata alone changed their new source and day. A replica killed
+between the steps leaves at worst vectors without rows (never returned: search results are joined
+to rows), removed ids still in Milvus, which `qa_removed_chunks` keeps until they are deleted, or
+Milvus rows with the old metadata, which `qa_metadata_sync` keeps until they are updated (both by
+the next start of any writable replica, `catch_up`). An acknowledged write is therefore
 complete in both stores, and there is no lock file: PostgreSQL transactions and per-article
 advisory locks keep replicas writing at once consistent.
 """
@@ -117,8 +120,19 @@ class ScaleIndex:
             self.vectors.remove(np.asarray(ids, dtype=np.int64))
             self.docstore.forget_removals(ids)
             done += len(ids)
+        while articles := self.docstore.pending_metadata():
+            self._sync_metadata(articles)
         self.docstore.record_milvus_ts(self.vectors.last_write_ts())
         return done
+
+    def _sync_metadata(self, article_ids: Sequence[str]) -> None:
+        """Give the Milvus rows of these articles their current source and date (Milvus 2.3 has no
+        partial update: the rows are upserted whole, with the vectors PostgreSQL keeps)."""
+        for article_id in article_ids:
+            self.docstore.sync_metadata(article_id, self._push if self.vectors.has_scalars else _ignore)
+
+    def _push(self, ids: np.ndarray, vectors: np.ndarray, scalars: list[tuple[str | None, str | None]]) -> None:
+        self.vectors.add(ids, vectors, scalars)
 
     def save(self) -> None:
         """Nothing to save: both engines persist every acknowledged write."""
@@ -126,7 +140,8 @@ class ScaleIndex:
     def rebuild_vectors(self) -> None:
         """Write every vector kept in PostgreSQL into Milvus again (after losing the collection)."""
         for ids, vectors in self.docstore.iter_vectors():
-            self.vectors.add(ids, vectors)
+            held = self.docstore.scalars_of(ids.tolist())
+            self.vectors.add(ids, vectors, [held.get(int(i), (None, None)) for i in ids])
 
     # -- writes ---------------------------------------------------------------------------------
     def write(
@@ -143,7 +158,9 @@ class ScaleIndex:
         drawn = self.docstore.allocate_chunk_ids(sum(len(chunks) for _, chunks, _ in upserts))
         ids = np.asarray(drawn, dtype=np.int64)
         if len(ids):
-            self.vectors.add(ids, np.vstack([v for _, chunks, v in upserts if len(chunks)]))
+            scalars = [(stored.article.source, stored.article.published)
+                       for stored, chunks, _ in upserts for _ in chunks]
+            self.vectors.add(ids, np.vstack([v for _, chunks, v in upserts if len(chunks)]), scalars)
         per_article, start = [], 0
         for _, chunks, _ in upserts:
             per_article.append(drawn[start:start + len(chunks)])
@@ -158,6 +175,8 @@ class ScaleIndex:
         if removed:
             self.vectors.remove(np.asarray(removed, dtype=np.int64))
             self.docstore.forget_removals(removed)
+        if metadata_updates:  # a replica killed before this leaves them in qa_metadata_sync: catch_up
+            self._sync_metadata([stored.article.id for stored in metadata_updates])
         self.docstore.record_milvus_ts(self.vectors.last_write_ts())  # before the write is acknowledged
         return seq
 
@@ -170,6 +189,10 @@ class ScaleIndex:
 
     def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkRow]:
         return self.docstore.get_chunks(chunk_ids)
+
+
+def _ignore(*_: object) -> None:
+    """A collection without scalar fields has nothing to update."""
 
 
 def _manifest(docstore: PostgresDocStore, settings: Settings, embedder: Embedder | None, create: bool) -> Manifest:
