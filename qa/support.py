@@ -4,7 +4,8 @@ No entailment (NLI) model ships offline, so the default `LexicalSemanticScorer` 
   - weighted recall of the claim's content words in the evidence (numbers weigh 3, capitalized
     names 2, other words 1): an altered number or name drops it sharply, and
   - the cosine similarity of claim and evidence under the embedding model (paraphrase),
-and scales the blend down when the claim states numbers the evidence does not.
+and scales the blend down when the claim states numbers or names the evidence does not
+(`fact_agreement`). An LLM's lead-in about its sources is not scored (`without_preamble`).
 The threshold that separates supported from unsupported claims is calibrated on data by
 `bench/calibrate.py` (see README). Where the in-process LLM is installed, `LLMJudgeScorer`
 (P("yes") from the local model) can be used instead (`QA_SUPPORT_SCORER=judge`).
@@ -47,6 +48,8 @@ def without_preamble(claim: str) -> str:
     """The claim without an LLM's lead-in about its sources ("Based on the provided articles, ")."""
     stripped = _PREAMBLE.sub("", claim, count=1)
     return stripped[:1].upper() + stripped[1:] if stripped != claim else claim
+
+
 LEXICAL_WEIGHT = 0.6  # the rest is the cosine similarity
 
 
