@@ -165,10 +165,12 @@ class LexicalSemanticScorer:
         claim = without_preamble(claim)
         vectors = self.embedder.encode([claim, *evidence])
         cosines = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
+        # the claim's facts, found once for a whole passage rather than once per window
+        facts = None if context is None else _claim_numbers(claim) | claim_names(claim, context)
         return [
             round(
                 (LEXICAL_WEIGHT * lexical_recall(claim, text) + (1 - LEXICAL_WEIGHT) * float(cos))
-                * fact_agreement(claim, text, context),
+                * (fact_agreement(claim, text) if facts is None else _agreement(facts, text)),
                 4,
             )
             for text, cos in zip(evidence, cosines)
