@@ -2,7 +2,8 @@
 
     python bench/calibrate.py [--eval-dir ../shared/eval] [--squad-questions 400]
 
-1. support_threshold: RGB (en_fact) claims "query: answer" against passages that state the answer
+1. support_threshold and support_model_threshold (the lexical-semantic scorer's and the support
+   model's): RGB (en_fact) claims "query: answer" against passages that state the answer
    (supported) and against passages where the answer was altered, or that are merely on topic
    (not supported). Picks the threshold with the best balanced accuracy.
 2. min_passage_score and refusal_threshold: SQuAD dev questions over an index of paragraphs, half of
@@ -33,7 +34,8 @@ from qa.embed import load_embedder
 from qa.index import Index
 from qa.ingest import Ingestor
 from qa.settings import PROJECT_ROOT, Settings
-from qa.support import LexicalSemanticScorer
+from qa.support import LexicalSemanticScorer, ModelSupportScorer, SupportScorer
+from qa.support_model import load_support_model
 from qa.types import Article
 
 
@@ -61,16 +63,20 @@ def recall_floor(positives: list[float], negatives: list[float], keep: float = 0
 
 
 def calibrate_support(eval_dir: Path, settings: Settings) -> None:
-    scorer = LexicalSemanticScorer(load_embedder(settings))
-    supported, unsupported = [], []
-    for item in read_jsonl(eval_dir / "rgb" / "en_fact.jsonl.gz"):
-        claim = f"{item['query']}: {item['answer']}."
-        supported += scorer.scores(claim, item["positive"][:2])
-        unsupported += scorer.scores(claim, item["positive_wrong"][:2])
-        unsupported += scorer.scores(claim, item["negative"][:1])
-    threshold, accuracy = best_threshold(supported, unsupported)
-    print(f"support_threshold = {threshold}  (balanced accuracy {accuracy}; "
-          f"{len(supported)} supported / {len(unsupported)} unsupported RGB pairs)")
+    scorers: list[tuple[str, SupportScorer]] = [
+        ("support_threshold", LexicalSemanticScorer(load_embedder(settings))),
+        ("support_model_threshold", ModelSupportScorer(lambda: load_support_model(settings.support_model_dir))),
+    ]
+    for setting, scorer in scorers:
+        supported, unsupported = [], []
+        for item in read_jsonl(eval_dir / "rgb" / "en_fact.jsonl.gz"):
+            claim = f"{item['query']}: {item['answer']}."
+            supported += scorer.scores(claim, item["positive"][:2])
+            unsupported += scorer.scores(claim, item["positive_wrong"][:2])
+            unsupported += scorer.scores(claim, item["negative"][:1])
+        threshold, accuracy = best_threshold(supported, unsupported)
+        print(f"{setting} = {threshold}  (balanced accuracy {accuracy}; "
+              f"{len(supported)} supported / {len(unsupported)} unsupported RGB pairs)")
 
 
 def calibrate_refusal(eval_dir: Path, settings: Settings, n_questions: int) -> None:

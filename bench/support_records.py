@@ -6,8 +6,9 @@ RECORDS are `qa eval --model local --records R.jsonl` outputs: every sentence th
 (`checks`) with the passages it was given. For each sentence and each passage it cites, the local
 LLM judge (`qa.llm_judge`, P("yes") on the whole passage) gives the label; the lexical-semantic
 scorer is recomputed from its parts (lexical recall, cosine, fact agreement) on every window of
-one or two sentences, for each `--weights` value of the lexical share. Prints, per weight and
-threshold, how often the check keeps what the judge supports and drops what it does not.
+one or two sentences, for each `--weights` value of the lexical share, and the support model
+(`QA_SUPPORT_SCORER=model`) on the same windows. Prints, per scorer and threshold, how often the
+check keeps what the judge supports and drops what it does not.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from qa.chunk import split_sentences  # noqa: E402
 from qa.embed import load_embedder  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.support import (  # noqa: E402
+    ModelSupportScorer,
     fact_agreement,
     lexical_recall,
     number_agreement,
     sentence_windows,
     without_preamble,
 )
+from qa.support_model import load_support_model  # noqa: E402
 
 
 def window_parts(embedder: object, claim: str, passage: str) -> list[tuple[float, float, float, float, bool]]:
@@ -68,6 +71,7 @@ def main() -> None:
     from qa.backends.local import LocalBackend
 
     judge = LocalBackend(settings)
+    model = ModelSupportScorer(load_support_model)
     rows = []
     try:
         for path in args.records:
@@ -83,6 +87,7 @@ def main() -> None:
                             "id": record["id"], "claim": claim, "passage": number, "action": check["action"],
                             "judge": judge.support_probability(claim, passage),
                             "parts": window_parts(embedder, claim, passage),
+                            "model": model.best_support(claim, passage)[0],
                         })
     finally:
         judge.close()
@@ -102,6 +107,11 @@ def main() -> None:
                 tnr = _share(not k for k, s in zip(kept, supported) if not s)
                 name = f"lexical {weight:.1f}" + (" + names" if facts else "")
                 print(f"{name:<28} {threshold:>9.2f} {tpr:>9.3f} {tnr:>14.3f} {(tpr + tnr) / 2:>8.3f}")
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        kept = [row["model"] >= threshold for row in rows]
+        tpr = _share(k for k, s in zip(kept, supported) if s)
+        tnr = _share(not k for k, s in zip(kept, supported) if not s)
+        print(f"{'support model':<28} {threshold:>9.2f} {tpr:>9.3f} {tnr:>14.3f} {(tpr + tnr) / 2:>8.3f}")
 
 
 def _share(values: object) -> float:

@@ -132,7 +132,7 @@ class Answerer:
         checked = None
         if raw and not declined:
             with self.gate.slot():
-                checked = check_answer(raw, passages, self.scorer, self.settings.support_threshold)
+                checked = check_answer(raw, passages, self.scorer, self.settings.support_cutoff)
         # The extractive backend only answers with sentences relevant enough; an LLM may stray.
         refused = checked is None or not checked.citations or (
             backend.uses_llm and not self._answers(standalone, checked, passages))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunk import Span, split_sentences
+from qa.onnx_session import bare_tokenizer, cpu_session
 
 MODEL_PACKAGE_DIR = "models/answer-minilm-int8"
 MAX_QUESTION_TOKENS = 64
@@ -101,20 +102,9 @@ class AnswerModel:
     """Scores passage sentences for "answers the question" with the shipped ONNX model."""
 
     def __init__(self, model_dir: Path | None = None, threads: int = 0) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         directory = Path(model_dir) if model_dir else Path(str(resources.files("qa").joinpath(MODEL_PACKAGE_DIR)))
-        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        self.tokenizer = bare_tokenizer(directory / "tokenizer.json")
+        self.session = cpu_session(directory / "model.onnx", threads)
         self.lock = threading.Lock()  # the tokenizer is shared; sessions are thread-safe
 
     def score(self, question: str, passages: Sequence[str]) -> list[SentenceScore]:
@@ -152,13 +142,12 @@ def _short_answer(logits: np.ndarray, first: int, last: int, offsets: list[tuple
     """The best (start, end) word-piece pair inside a sentence, as characters of the passage."""
     if last <= first:
         return None
-    starts, ends = logits[first:last, 1], logits[first:last, 2]
-    best, best_span = -np.inf, None
-    for i in range(last - first):
-        for j in range(i, min(last - first, i + max_tokens)):
-            if starts[i] + ends[j] > best:
-                best, best_span = starts[i] + ends[j], (offsets[first + i][0], offsets[first + j][1])
-    return best_span
+    n = last - first
+    pairs = logits[first:last, 1][:, None] + logits[first:last, 2][None, :]  # [start i, end j]
+    i, j = np.indices((n, n))
+    pairs[(j < i) | (j >= i + max_tokens)] = -np.inf
+    best_start, best_end = np.unravel_index(int(np.argmax(pairs)), pairs.shape)  # the first maximum
+    return offsets[first + int(best_start)][0], offsets[first + int(best_end)][1]
 
 
 def load_answer_model(model_dir: str = "", threads: int = 0) -> AnswerModel:

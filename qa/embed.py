@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from qa.onnx_session import cpu_session
+
 if TYPE_CHECKING:
     from qa.settings import Settings
 
@@ -87,7 +89,7 @@ class OnnxEmbedder:
                 f"({TORCH_EXTRA_HINT}) for other models"
             )
         try:
-            import onnxruntime
+            import onnxruntime  # noqa: F401  (a clear error here, not at the session)
             from tokenizers import Tokenizer
         except ImportError as error:  # pragma: no cover - both are hard dependencies
             raise EmbeddingModelError(
@@ -106,16 +108,7 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_str(tokenizer_json)
         self._tokenizer.enable_truncation(max_length=int(config["max_seq_length"]))
         self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(0, threads)  # 0: one per core
-        options.inter_op_num_threads = 1
-        # Idle threads sleep instead of spinning: the cores are shared with request handling and
-        # other processes (the same reason qa/__init__.py sets OMP_WAIT_POLICY=PASSIVE).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = onnxruntime.InferenceSession(
-            files.joinpath("model.onnx").read_bytes(), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(files.joinpath("model.onnx").read_bytes(), threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -123,13 +116,25 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         texts = list(texts)
-        # Length-sorted batches pad little; results go back in the callers' order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for batch in self._batches(texts):
             out[batch] = self._encode_batch([texts[i] for i in batch])
         return out
+
+    def _batches(self, texts: list[str]) -> list[list[int]]:
+        """Indexes of `texts` in batches of similar length, longest first: a batch is padded to its
+        longest text, so one 200-piece sentence among 40 short ones would have the model read 40
+        x 200 pieces. A batch ends at `batch_size` texts or when a text is under 70% of the
+        batch's longest; results go back in the callers' order."""
+        lengths = [len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=False)]
+        batches: list[list[int]] = []
+        for i in sorted(range(len(texts)), key=lambda i: -lengths[i]):
+            batch = batches[-1] if batches else None
+            if batch is None or len(batch) >= self.batch_size or lengths[i] < 0.7 * lengths[batch[0]]:
+                batches.append([i])
+            else:
+                batch.append(i)
+        return batches
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)

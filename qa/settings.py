@@ -27,7 +27,7 @@ class SettingsError(ValueError):
 Encoder = Literal["onnx", "torch"]
 Store = Literal["embedded", "scale"]
 MilvusConsistency = Literal["Strong", "Bounded", "Session", "Eventually"]
-SupportScorerName = Literal["lexical", "judge"]
+SupportScorerName = Literal["lexical", "judge", "model"]
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,14 @@ class Settings:
     local_model_path: str = ""  # GGUF file; empty = the bundled Qwen2.5 1.5B from the `local` extra
     local_threads: int = 2
     local_context: int = 4096
-    support_scorer: SupportScorerName = "lexical"  # lexical (lexical-semantic, default) | judge (the local LLM)
-    # Calibrated by bench/calibrate.py (README, "Calibration"):
-    support_threshold: float = 0.58  # a cited sentence needs this support score
+    # model: the trained support model (qa/support_model.py) | lexical: lexical-semantic | judge: the local LLM
+    support_scorer: SupportScorerName = "model"
+    support_model_dir: str = ""  # empty = the bundled qa/models/support-minilm-int8
+    support_model_threads: int = 0  # onnxruntime intra-op threads, 0 = its default
+    # A cited sentence needs this support score (`support_cutoff` picks the scorer's): lexical and
+    # judge by bench/calibrate.py, model on re-checked LLM answers (README, "Calibration"):
+    support_threshold: float = 0.58
+    support_model_threshold: float = 0.5
     refusal_threshold: float = 0.42  # least relevance of an answer sentence to the question
     min_passage_score: float = 0.21  # LLM backends: refuse without generating when no passage is this similar
     # The trained answer model (qa/answer_model.py); thresholds calibrated by
@@ -159,6 +164,11 @@ class Settings:
                     f"QA_CORS_ORIGINS: {origin!r} is not an origin: write scheme://host[:port], e.g. "
                     "https://news.example, or * for any"
                 )
+
+    @property
+    def support_cutoff(self) -> float:
+        """The least support score of a cited sentence under the chosen scorer."""
+        return self.support_model_threshold if self.support_scorer == "model" else self.support_threshold
 
     @property
     def listens_on_loopback(self) -> bool:

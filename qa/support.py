@@ -1,19 +1,26 @@
 """How well a passage supports a claim: the score behind citation checks and refusals.
 
-No entailment (NLI) model ships offline, so the default `LexicalSemanticScorer` combines
-  - weighted recall of the claim's content words in the evidence (numbers weigh 3, capitalized
-    names 2, other words 1): an altered number or name drops it sharply, and
-  - the cosine similarity of claim and evidence under the embedding model (paraphrase),
-and scales the blend down when the claim states numbers or names the evidence does not
-(`fact_agreement`). An LLM's lead-in about its sources is not scored (`without_preamble`).
-The threshold that separates supported from unsupported claims is calibrated on data by
-`bench/calibrate.py` (see README). Where the in-process LLM is installed, `LLMJudgeScorer`
-(P("yes") from the local model) can be used instead (`QA_SUPPORT_SCORER=judge`).
+Three scorers, chosen by `QA_SUPPORT_SCORER`:
+  - `model` (`ModelSupportScorer`): the support model the project trains (`qa.support_model`, a
+    MiniLM cross-encoder shipped as int8 ONNX), P(supported) for a claim and one or two sentences.
+    It recognises a paraphrase, as an LLM writes one, and rejects a wrong name or number.
+  - `lexical` (`LexicalSemanticScorer`) combines
+      - weighted recall of the claim's content words in the evidence (numbers weigh 3, capitalized
+        names 2, other words 1): an altered number or name drops it sharply, and
+      - the cosine similarity of claim and evidence under the embedding model (paraphrase),
+    and scales the blend down when the claim states numbers or names the evidence does not
+    (`fact_agreement`).
+  - `judge` (`JudgeScorer`): P("yes") from the in-process LLM, where it is installed.
+An LLM's lead-in about its sources is not scored (`without_preamble`); a claim quoted word for
+word is supported without a model call. Each scorer's threshold between supported and not is
+calibrated on data (`Settings.support_cutoff`; README, "Calibration").
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,6 +31,7 @@ from qa.embed import Embedder
 
 if TYPE_CHECKING:
     from qa.settings import Settings
+    from qa.support_model import SupportModel
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’\-]*")
 _STOP = frozenset(
@@ -177,17 +185,69 @@ class LexicalSemanticScorer:
         ]
 
     def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
-        """Scores every window of one or two sentences. Single sentences are preferred: a
-        two-sentence window must beat them clearly, so quotes stay as short as the evidence allows.
-        A claim quoted verbatim from the passage is fully supported, with no model call."""
-        verbatim = verbatim_span(claim, passage_text)
-        if verbatim is not None:
-            return 1.0, verbatim
-        windows = sentence_windows(passage_text) or [(0, len(passage_text))]
-        scores = self._scores(claim, [passage_text[s:e] for s, e in windows], passage_text)
-        single = {i for i, (s, e) in enumerate(windows) if len(split_sentences(passage_text[s:e])) <= 1}
-        best = max(range(len(windows)), key=lambda i: scores[i] - (0 if i in single else 0.05))
-        return scores[best], windows[best]
+        return best_window(claim, passage_text, lambda texts: self._scores(claim, texts, passage_text))
+
+
+def best_window(claim: str, passage_text: str,
+                score_windows: Callable[[list[str]], list[float]]) -> tuple[float, tuple[int, int]]:
+    """The best-supporting window of one or two sentences of a passage, as `score_windows` scores
+    the window texts. Single sentences are preferred: a two-sentence window must beat them clearly,
+    so quotes stay as short as the evidence allows. A claim quoted verbatim from the passage is
+    fully supported, with no model call."""
+    verbatim = verbatim_span(claim, passage_text)
+    if verbatim is not None:
+        return 1.0, verbatim
+    windows = sentence_windows(passage_text) or [(0, len(passage_text))]
+    scores = score_windows([passage_text[s:e] for s, e in windows])
+    single = {i for i, (s, e) in enumerate(windows) if len(split_sentences(passage_text[s:e])) <= 1}
+    best = max(range(len(windows)), key=lambda i: scores[i] - (0 if i in single else 0.05))
+    return scores[best], windows[best]
+
+
+class ModelSupportScorer:
+    """Support judged by the trained support model (`QA_SUPPORT_SCORER=model`): P(supported) of
+    the claim, without its citation markers and lead-in, against each evidence text, scaled by
+    the agreement of its numbers and of its names (`fact_agreement`'s parts). The model accepts a
+    paraphrase, but a MiniLM reads "9 percent" much as "7.2 percent" and "topped by China" much
+    as "topped by Japan", so the numbers and names a claim states are checked word for word."""
+
+    name = "support-model"
+
+    def __init__(self, load: Callable[[], SupportModel]) -> None:
+        """`load()` gives the model, called at the first check: an extractive service never needs it."""
+        self._load = load
+        self._model: SupportModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SupportModel:
+        """The support model, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def scores(self, claim: str, evidence: Sequence[str]) -> list[float]:
+        return self._scores(claim, evidence, None)
+
+    def _scores(self, claim: str, evidence: Sequence[str], context: str | None) -> list[float]:
+        if not evidence:
+            return []
+        claim = _claim_text(claim)
+        probabilities = self.model.probabilities(claim, list(evidence))
+        numbers = _claim_numbers(claim)
+        names = None if context is None else claim_names(claim, context)  # found once for a whole passage
+        # numbers and names weigh apart: a wrong number is not excused by a right name
+        return [round(p * _agreement(numbers, text) * _agreement(claim_names(claim, text) if names is None
+                                                                 else names, text), 4)
+                for p, text in zip(probabilities, evidence)]
+
+    def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
+        return best_window(claim, passage_text, lambda texts: self._scores(claim, texts, passage_text))
+
+
+def _claim_text(claim: str) -> str:
+    return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", without_preamble(claim)).strip()
 
 
 class SupportJudge(Protocol):
@@ -218,8 +278,14 @@ class JudgeScorer:
 
 def make_scorer(settings: Settings, embedder: Embedder,
                 judge: Callable[[], SupportJudge] | None = None) -> SupportScorer:
-    """The support scorer the settings choose: `lexical` (default) or `judge` (`judge()` gives the
+    """The support scorer the settings choose: `model`, `lexical` or `judge` (`judge()` gives the
     model: the service passes its local backend, so answers and checks share one worker)."""
+    if settings.support_scorer == "model":
+        from qa.support_model import load_support_model, support_model_dir
+
+        directory = support_model_dir(settings.support_model_dir)  # a missing model fails now, not at a check
+        return ModelSupportScorer(functools.partial(load_support_model, str(directory),
+                                                    settings.support_model_threads))
     lexical = LexicalSemanticScorer(embedder)
     if settings.support_scorer == "lexical":
         return lexical
@@ -227,7 +293,7 @@ def make_scorer(settings: Settings, embedder: Embedder,
         if judge is None:
             raise ValueError("QA_SUPPORT_SCORER=judge needs the local model: build the scorer with `judge`")
         return JudgeScorer(judge(), lexical)
-    raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose lexical or judge")
+    raise ValueError(f"QA_SUPPORT_SCORER={settings.support_scorer!r}: choose model, lexical or judge")
 
 
 def verbatim_span(claim: str, passage_text: str) -> tuple[int, int] | None:

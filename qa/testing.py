@@ -2,7 +2,7 @@
 
 Every function raises `AssertionError` with a message naming the sentence or citation that
 failed, and returns nothing when the answer passes. The support check is the one the answers and
-`qa eval` use (`qa.evaluate.support_score`, threshold `Settings.support_threshold`).
+`qa eval` use (`qa.evaluate.support_score`, threshold `Settings.support_cutoff`).
 
 Example (a test module of your project)::
 
@@ -110,12 +110,12 @@ def assert_supported(answer: Answer, scorer: SupportScorer | None = None, thresh
     """Every sentence is supported by the passages it cites (together), by the same check as
     `qa eval`'s citation recall: the support score of the cited passages is at least `threshold`.
 
-    `scorer` defaults to the scorer the settings choose (`QA_SUPPORT_SCORER`: lexical-semantic
-    unless set), `threshold` to their `support_threshold`; pass your answerer's
-    (`answerer.scorer`, `answerer.settings.support_threshold`) to be sure they match.
+    `scorer` defaults to the scorer the settings choose (`QA_SUPPORT_SCORER`: the support model
+    unless set), `threshold` to their `support_cutoff`; pass your answerer's
+    (`answerer.scorer`, `answerer.settings.support_cutoff`) to be sure they match.
 
         assert_supported(answer)
-        assert_supported(answer, scorer=answerer.scorer, threshold=settings.support_threshold)
+        assert_supported(answer, scorer=answerer.scorer, threshold=settings.support_cutoff)
     """
     from qa.evaluate import support_score
 
@@ -124,7 +124,7 @@ def assert_supported(answer: Answer, scorer: SupportScorer | None = None, thresh
 
         settings = Settings.from_env()
         if threshold is None:
-            threshold = settings.support_threshold
+            threshold = settings.support_cutoff
         if scorer is None:
             from qa.embed import load_embedder
             from qa.support import make_scorer

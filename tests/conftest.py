@@ -23,12 +23,13 @@ from qa.embed import Embedder, load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import Ingestor  # noqa: E402
 from qa.settings import Settings  # noqa: E402
+from qa.support_model import SupportModel, load_support_model  # noqa: E402
 from tests.fakes import FakeBackend, FakeEmbedder  # noqa: E402
 from tests.helpers import SEEDS_DIR, copy_index  # noqa: E402
 from tests.servers import milvus_uri, postgres  # noqa: E402,F401  (real servers for QA_STORE=scale)
 
 # fixtures that load a model (directly or through the ones they use)
-MODEL_FIXTURES = {"embedder", "answer_model", "index", "seeded_dir", "seeded_settings", "seeded_index"}
+MODEL_FIXTURES = {"embedder", "answer_model", "support_model", "index", "seeded_dir", "seeded_settings", "seeded_index"}
 OTHER_KINDS = ("integration", "browser", "local_llm")
 
 
@@ -56,10 +57,12 @@ def _unit_tests_load_no_model(request: pytest.FixtureRequest, monkeypatch: pytes
     import qa.answer_model
     import qa.backends.local
     import qa.embed
+    import qa.support_model
 
     monkeypatch.setattr(qa.embed.OnnxEmbedder, "__init__", _no_model("loaded the ONNX encoder"))
     monkeypatch.setattr(qa.embed.SentenceTransformerEmbedder, "__init__", _no_model("loaded the torch encoder"))
     monkeypatch.setattr(qa.answer_model.AnswerModel, "__init__", _no_model("loaded the answer model"))
+    monkeypatch.setattr(qa.support_model.SupportModel, "__init__", _no_model("loaded the support model"))
     monkeypatch.setattr(qa.backends.local.LocalBackend, "__init__", _no_model("started the local LLM"))
     monkeypatch.setattr(subprocess.Popen, "__init__", _no_model("started a process"))
 
@@ -95,6 +98,12 @@ def embedder() -> Embedder:
 def answer_model() -> AnswerModel:
     """The shipped answer-sentence model, loaded once."""
     return load_answer_model()
+
+
+@pytest.fixture(scope="session")
+def support_model() -> SupportModel:
+    """The shipped support model, loaded once."""
+    return load_support_model()
 
 
 @pytest.fixture

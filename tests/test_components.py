@@ -21,10 +21,11 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 def test_every_part_gets_the_embedder_it_was_given(tmp_path: Path) -> None:
     fake = FakeEmbedder()
-    with Components(make_settings(tmp_path), embedder=fake) as root, root.open_index(writable=True,
-                                                                                   create=True) as index:
+    settings = make_settings(tmp_path, support_scorer="lexical")  # the scorer that uses the embedder
+    with Components(settings, embedder=fake) as root, root.open_index(writable=True, create=True) as index:
         answerer = root.answerer(index)
         assert answerer.embedder is fake and index.embedder is fake
+        assert answerer.scorer is root.scorer
         assert isinstance(answerer.scorer, LexicalSemanticScorer) and answerer.scorer.embedder is fake
         extractive = answerer.backends.get("extractive")
         assert getattr(extractive, "embedder", None) is fake

@@ -49,7 +49,7 @@ def test_enabled_models_are_the_default_plus_the_allowed_ones() -> None:
 
 
 def test_literal_settings_name_the_variable_and_the_choices() -> None:
-    with pytest.raises(SettingsError, match=r"QA_SUPPORT_SCORER='nli': expected lexical or judge"):
+    with pytest.raises(SettingsError, match=r"QA_SUPPORT_SCORER='nli': expected lexical, judge or model"):
         Settings(support_scorer="nli")  # type: ignore[arg-type]
     with pytest.raises(SettingsError, match=r"QA_ENCODER='tf': expected onnx or torch"):
         Settings.from_env({"QA_ENCODER": "tf"})

@@ -25,7 +25,7 @@ PASSAGE = (
 
 
 def test_lexical_scorer_quotes_the_supporting_sentence(embedder: SentenceTransformerEmbedder) -> None:
-    scorer = make_scorer(Settings(), embedder)
+    scorer = make_scorer(Settings(support_scorer="lexical"), embedder)
     assert isinstance(scorer, LexicalSemanticScorer)
     score, (start, end) = scorer.best_support("Beijing will raise defense spending 7.2 percent.", PASSAGE)
     assert PASSAGE[start:end].startswith("China will increase") and PASSAGE[start:end].endswith("growth rate.")
@@ -57,7 +57,7 @@ def test_fact_agreement_catches_a_wrong_name_as_it_catches_a_wrong_number() -> N
 
 
 def test_lexical_scorer_rejects_a_paraphrase_with_the_wrong_name(embedder: SentenceTransformerEmbedder) -> None:
-    scorer = make_scorer(Settings(), embedder)
+    scorer = make_scorer(Settings(support_scorer="lexical"), embedder)
     right, _ = scorer.best_support("Japan topped the medal table.", MEDALS)
     wrong, _ = scorer.best_support("China topped the medal table.", MEDALS)
     assert right >= Settings().support_threshold > wrong
@@ -81,7 +81,7 @@ def test_relevance_ranks_the_answering_sentence_first(embedder: SentenceTransfor
 
 
 def test_unknown_scorer_is_a_clear_error(embedder: SentenceTransformerEmbedder) -> None:
-    with pytest.raises(ValueError, match="lexical or judge"):
+    with pytest.raises(ValueError, match="lexical, judge or model"):
         make_scorer(Settings(support_scorer="nli"), embedder)
 
 

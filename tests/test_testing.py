@@ -76,7 +76,7 @@ def test_assert_cited(answered: Answer, refused: Answer) -> None:
 
 def test_assert_supported(answered: Answer, refused: Answer, answerer: Answerer) -> None:
     assert_supported(answered)  # the default scorer and threshold
-    assert_supported(answered, scorer=answerer.scorer, threshold=answerer.settings.support_threshold)
+    assert_supported(answered, scorer=answerer.scorer, threshold=answerer.settings.support_cutoff)
     made_up = replace(answered, answer="Japan will double its navy budget by 2030 [1].")
     with pytest.raises(AssertionError, match=r"sentence 1 is not supported by the passage\(s\) it cites \(\[1\]\): "
                                              r"support 0\.\d+ < 0\.\d+: 'Japan will double"):

@@ -37,7 +37,9 @@ from train.train_answer_model import (
     contains,
     export,
     features,
+    optimizer_step,
     optimizer_with_schedule,
+    print_progress,
     seeded_setup,
 )
 
@@ -179,16 +181,10 @@ def main() -> None:
                 continue
             loss, listwise = list_loss(model, tokenizer, lists)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
+            optimizer_step(model, optimizer, scheduler)
             step += 1
             running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
-            if step % 25 == 0:
-                elapsed = time.time() - started
-                print(f"step {step}/{steps} loss {running:.4f} listwise {listwise:.3f} {elapsed / step:.2f}s/step "
-                      f"eta {elapsed / step * (steps - step) / 60:.1f} min", flush=True)
+            print_progress(step, steps, started, f"loss {running:.4f} listwise {listwise:.3f}")
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.checkpoint)
     metrics = {

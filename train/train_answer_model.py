@@ -272,7 +272,6 @@ def sentence_accuracy(model, tokenizer, examples: list[Example], batch_size: int
 
 
 def export(model: AnswerNet, out: Path, base: str) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # eager attention: the traced SDPA path is not needed, and eager exports its mask faithfully
     from transformers import AutoModel
@@ -282,15 +281,24 @@ def export(model: AnswerNet, out: Path, base: str) -> None:
     model.encoder = AutoModel.from_pretrained(base, attn_implementation="eager")
     model.load_state_dict(state)
     model.eval()
+    export_int8(model, out, base, logits_axes={0: "batch", 1: "length"})
+
+
+def export_int8(model: torch.nn.Module, out: Path, base: str, logits_axes: dict[int, str]) -> None:
+    """`out/model.onnx`: `model` (eval mode, eager attention) as ONNX opset 17 with dynamic batch
+    and length, dynamically quantized to int8 (per channel, MatMul and Gather), beside the base
+    model's tokenizer.json."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     out.mkdir(parents=True, exist_ok=True)
     fp32 = out / "model-fp32.onnx"
-    sample = torch.ones((2, 24), dtype=torch.long)
+    sample = torch.ones((1, 24), dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
     torch.onnx.export(
         model, (), str(fp32),
         kwargs={"input_ids": sample, "attention_mask": sample, "token_type_ids": torch.zeros_like(sample)},
-        input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
-        dynamic_axes={name: {0: "batch", 1: "length"} for name in ["input_ids", "attention_mask", "token_type_ids",
-                                                                   "logits"]},
+        input_names=names, output_names=["logits"],
+        dynamic_axes={**{name: {0: "batch", 1: "length"} for name in names}, "logits": logits_axes},
         opset_version=17, dynamo=False,
     )
     quantize_dynamic(str(fp32), str(out / "model.onnx"), per_channel=True, weight_type=QuantType.QInt8,
@@ -322,6 +330,22 @@ def optimizer_with_schedule(model: torch.nn.Module, lr: float, steps: int):  # n
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
     return optimizer, scheduler
+
+
+def optimizer_step(model: torch.nn.Module, optimizer, scheduler) -> None:  # noqa: ANN001
+    """One update after `loss.backward()`: gradients clipped to norm 1, then the schedule's step."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+
+
+def print_progress(step: int, steps: int, started: float, losses: str) -> None:
+    """Every 25 steps: the running losses, seconds per step and the time left."""
+    if step % 25 == 0:
+        elapsed = time.time() - started
+        print(f"step {step}/{steps} {losses} {elapsed / step:.2f}s/step "
+              f"eta {elapsed / step * (steps - step) / 60:.1f} min", flush=True)
 
 
 def main() -> None:
@@ -380,16 +404,10 @@ def main() -> None:
             logits = model(ids, mask, types)
             loss, sent_loss = loss_fn(logits, mask, pool, labels, valid, starts, ends)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
+            optimizer_step(model, optimizer, scheduler)
             step += 1
             running = 0.98 * running + 0.02 * float(sent_loss) if step > 1 else float(sent_loss)
-            if step % 25 == 0:
-                elapsed = time.time() - started
-                print(f"step {step}/{steps} sentence-loss {running:.4f} {elapsed / step:.2f}s/step "
-                      f"eta {elapsed / step * (steps - step) / 60:.1f} min", flush=True)
+            print_progress(step, steps, started, f"sentence-loss {running:.4f}")
     args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.checkpoint)
     train_minutes = (time.time() - started) / 60

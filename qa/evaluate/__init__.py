@@ -38,8 +38,8 @@ Metrics (pure functions below, averaged over the questions they apply to):
   - latency: p50 and p95 of every stage in `Answer.timings` (total_ms included).
 
 Support ("does this evidence support this claim") is the scorer the answers are checked with
-(`Answerer.scorer`: lexical-semantic by default, the LLM judge with QA_SUPPORT_SCORER=judge;
-threshold `settings.support_threshold`). The evidence score is the better of: the scorer's
+(`Answerer.scorer`: the trained support model by default, see `qa.support` for the others;
+threshold `settings.support_cutoff`). The evidence score is the better of: the scorer's
 best window of one or two sentences (exactly `citations.check_answer`'s check), and the whole
 cited text (ALCE's concatenation, which lets facts from several passages combine). So
 every sentence `check_answer` kept with a single citation counts as supported here; a change that

@@ -90,7 +90,7 @@ def run_eval(
         if type(answerer.scorer) is LexicalSemanticScorer:  # the same scorer, remembering its vectors
             recorder = RecordingEmbedder(answerer.scorer.embedder)
             answerer.scorer = LexicalSemanticScorer(recorder)
-    check = SupportCheck(answerer.scorer, settings.support_threshold)
+    check = SupportCheck(answerer.scorer, settings.support_cutoff)
     independent_check = SupportCheck(independent, independent_threshold) if independent is not None else None
     independent_recalls: list[float] = []
     independent_precisions: list[float] = []
