@@ -7,7 +7,8 @@ trained on claims worded like questions rather than like the passage (a question
 put in), against the passage sentence that holds the answer (supported) and against the same
 sentence with a wrong answer in the claim, other sentences of the passage and similar passages of
 other questions (not supported). So it recognises a paraphrase, which the lexical scorer cannot,
-and still rejects a claim whose name or number the evidence does not state.
+and mostly rejects a wrong name; it reads numbers loosely, so `qa.support.ModelSupportScorer`
+checks a claim's numbers and names word for word on top.
 
 Run time needs only onnxruntime, tokenizers and numpy; `encode_pair` is also what training uses.
 """
@@ -29,9 +30,12 @@ MAX_LENGTH = 192  # word pieces per (claim, evidence) pair; evidence is one or t
 CLS_ID, SEP_ID = 101, 102
 
 
-def encode_pair(tokenizer, claim: str, evidence: str, max_length: int = MAX_LENGTH) -> tuple[list[int], list[int]]:
-    """Word-piece ids and token types of "[CLS] claim [SEP] evidence [SEP]", the evidence cut to fit."""
-    claim_ids = tokenizer.encode(claim, add_special_tokens=False).ids[:MAX_CLAIM_TOKENS]
+def encode_pair(tokenizer, claim: str | list[int], evidence: str,
+                max_length: int = MAX_LENGTH) -> tuple[list[int], list[int]]:
+    """Word-piece ids and token types of "[CLS] claim [SEP] evidence [SEP]", the evidence cut to
+    fit; `claim` may be given as its word pieces already."""
+    claim_ids = (tokenizer.encode(claim, add_special_tokens=False).ids if isinstance(claim, str)
+                 else claim)[:MAX_CLAIM_TOKENS]
     evidence_ids = tokenizer.encode(evidence, add_special_tokens=False).ids[: max_length - len(claim_ids) - 3]
     ids = [CLS_ID, *claim_ids, SEP_ID, *evidence_ids, SEP_ID]
     return ids, [0] * (len(claim_ids) + 2) + [1] * (len(evidence_ids) + 1)
@@ -48,7 +52,8 @@ class SupportModel:
     def probabilities(self, claim: str, evidence: Sequence[str]) -> list[float]:
         """For each evidence text, the probability that it supports `claim`."""
         with self.lock:
-            pairs = [encode_pair(self.tokenizer, claim, text) for text in evidence]
+            claim_ids = self.tokenizer.encode(claim, add_special_tokens=False).ids  # once for every window
+            pairs = [encode_pair(self.tokenizer, claim_ids, text) for text in evidence]
         out = []
         # One pair per call, unpadded: dynamic int8 quantization scales each call's activations by
         # its own range, so in a padded batch one pair's score would depend on the others.

@@ -27,6 +27,7 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,6 +333,19 @@ def optimizer_with_schedule(model: torch.nn.Module, lr: float, steps: int):  # n
     return optimizer, scheduler
 
 
+def epoch_batches(order: list[int], length: Callable[[int], int], batch_size: int,
+                  rng: random.Random) -> list[list[int]]:
+    """One epoch's batches of example indexes: `order` shuffled in place, cut into runs of 20
+    batches, each run sorted by `length` so a batch pads little, then the batches shuffled."""
+    rng.shuffle(order)
+    batches = []
+    for k in range(0, len(order), batch_size * 20):
+        chunk = sorted(order[k:k + batch_size * 20], key=length)
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def optimizer_step(model: torch.nn.Module, optimizer, scheduler) -> None:  # noqa: ANN001
     """One update after `loss.backward()`: gradients clipped to norm 1, then the schedule's step."""
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -389,14 +403,7 @@ def main() -> None:
     started = time.time()
     step, running = 0, 0.0
     while step < steps:
-        rng.shuffle(order)
-        chunks = [order[k:k + args.batch_size * 20] for k in range(0, len(order), args.batch_size * 20)]
-        batches = []
-        for chunk in chunks:
-            chunk.sort(key=lambda i: len(train[i].passage))
-            batches += [chunk[k:k + args.batch_size] for k in range(0, len(chunk), args.batch_size)]
-        rng.shuffle(batches)
-        for batch_ids in batches:
+        for batch_ids in epoch_batches(order, lambda i: len(train[i].passage), args.batch_size, rng):
             if step >= steps:
                 break
             ids, mask, types, pool, labels, valid, starts, ends = features(tokenizer, [train[i] for i in batch_ids],

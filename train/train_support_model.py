@@ -44,6 +44,7 @@ from train.train_answer_model import (
     SEED,
     clean_answer,
     contains,
+    epoch_batches,
     export_int8,
     optimizer_step,
     optimizer_with_schedule,
@@ -423,15 +424,8 @@ def main() -> None:
         order = list(range(len(train)))
         step, running = 0, 0.0
         while step < steps:
-            rng.shuffle(order)
-            # batches of similar length: less padding
-            chunks = [order[k:k + args.batch_size * 20] for k in range(0, len(order), args.batch_size * 20)]
-            batches = []
-            for chunk in chunks:
-                chunk.sort(key=lambda i: len(train[i].claim) + len(train[i].evidence))
-                batches += [chunk[k:k + args.batch_size] for k in range(0, len(chunk), args.batch_size)]
-            rng.shuffle(batches)
-            for batch_ids in batches:
+            for batch_ids in epoch_batches(order, lambda i: len(train[i].claim) + len(train[i].evidence),
+                                           args.batch_size, rng):
                 if step >= steps:
                     break
                 ids, mask, types, labels = batch_tensors(tokenizer, [train[i] for i in batch_ids])
