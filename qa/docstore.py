@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.keywords import query_terms
+from qa.keywords import COMMON_SHARES, match_sets, query_terms
 from qa.types import Article, Chunk, Filters
 
 SCHEMA = """
@@ -58,6 +59,13 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='
 # A filtered search first looks this many times deeper without the filter, then filters: as fast
 # as no filter for filters that let most passages through (a date, a big source).
 FILTER_OVERFETCH = 4
+
+# Below this many chunks a keyword search ranks every chunk holding any of the question's words;
+# above it only those holding a less common one (`keyword_search`). `Index.open` sets it from
+# `Settings.keyword_prune_chunks`.
+PRUNE_MIN_CHUNKS = 50_000
+# Word counts (chunks holding a word) are counted once and kept this long.
+STATS_SECONDS = 300.0
 
 # Joins chunks, looked up by id, to the article columns filters and freshness read, through the
 # covering index: SQLite would otherwise pick the primary key and read each article row past its
@@ -132,6 +140,9 @@ class DocStore:
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self.common_shares: tuple[float, ...] = COMMON_SHARES
+        self.prune_min_chunks = PRUNE_MIN_CHUNKS
+        self._stats: tuple[float, int, dict[str, int]] | None = None  # (when, chunks, word -> chunks)
         conn = self._conn()
         conn.executescript(SCHEMA)
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('seq', '0')")
@@ -273,12 +284,50 @@ class DocStore:
     ) -> list[int]:
         """Chunk ids ranked by BM25 over title and text (any query term may match).
 
-        With filters, the unfiltered ranking `overfetch` times deeper is filtered first (joining
-        every match to its article is what costs); only when too few of those pass does the
-        ranking join and filter all matches."""
-        match = fts_query(query)
-        if not match:
+        In an index of `prune_min_chunks` or more, only chunks holding one of the question's less
+        common words are ranked (`match_terms`): an OR of all its words matches most chunks
+        through the common ones, and FTS5 scores every match. They are ranked by all the words;
+        the less common ones count twice, as FTS5 scores each phrase of "(rare) AND (all)". When a
+        word set finds fewer than `limit`, the chunks of the next, wider set follow."""
+        terms = query_terms(query)
+        if not terms:
             return []
+        found: dict[int, None] = {}
+        for words in self.match_terms(terms):
+            match = or_match(terms) if words == terms else f"({or_match(words)}) AND ({or_match(terms)})"
+            found |= dict.fromkeys(self._ranked(match, limit, filters, overfetch))
+            if len(found) >= limit:
+                break
+        return list(found)[:limit]
+
+    def match_terms(self, terms: list[str]) -> list[list[str]]:
+        """The successive word sets that pick the chunks to rank (`qa.keywords.match_sets`); all
+        of `terms` in an index under `prune_min_chunks` chunks."""
+        chunks, counts = self._term_counts(terms)
+        if chunks < self.prune_min_chunks:
+            return [terms]
+        return match_sets(terms, {t: counts[t] / chunks for t in terms if counts[t]}, self.common_shares)
+
+    def _term_counts(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """(chunks in the index, chunks holding each term), counted by FTS5 (which stems the
+        words as the index did) and kept `STATS_SECONDS`; below `prune_min_chunks` no word is
+        counted."""
+        stats = self._stats
+        if stats is None or time.monotonic() - stats[0] >= STATS_SECONDS:
+            chunks = self._conn().execute("SELECT count(*) FROM chunks").fetchone()[0]
+            stats = self._stats = (time.monotonic(), chunks, {})
+        _, chunks, counts = stats
+        if chunks >= self.prune_min_chunks:
+            for term in terms:
+                if term not in counts:
+                    counts[term] = self._conn().execute(
+                        "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (or_match([term]),)).fetchone()[0]
+        return chunks, counts
+
+    def _ranked(self, match: str, limit: int, filters: Filters | None, overfetch: int) -> list[int]:
+        """Chunk ids matching the FTS5 expression `match`, by BM25. With filters, the unfiltered
+        ranking `overfetch` times deeper is filtered first (joining every match to its article is
+        what costs); only when too few of those pass does the ranking join and filter all matches."""
         if filters is None or filters.is_empty():
             return self._bm25(match, limit)
         ranked = self._bm25(match, limit * overfetch)
@@ -457,8 +506,13 @@ class DocStore:
 
 
 def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression that ORs the question's content words (quoted, so safe)."""
-    return " OR ".join(f'"{t}"' for t in query_terms(text))
+    """An FTS5 MATCH expression that ORs the question's content words."""
+    return or_match(query_terms(text))
+
+
+def or_match(words: Sequence[str]) -> str:
+    """An FTS5 MATCH expression that ORs `words` (\\w+ words, quoted, so safe)."""
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 def _filter_sql(filters: Filters) -> tuple[str, list[str]]:

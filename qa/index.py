@@ -156,6 +156,7 @@ class Index:
             if writable:
                 _remove_leftovers(directory)
             docstore = _open_docstore(docs_path)
+            docstore.prune_min_chunks = settings.keyword_prune_chunks
             manifest = load_manifest(manifest_path, docstore, settings, embedder, writable)
             manifest.check(settings, directory)
             if embedder is not None and embedder.dimension != manifest.dimension:

@@ -21,7 +21,29 @@ STOPWORDS = frozenset(
 )
 
 
+# Keyword candidates in a large index: chunks holding a word that is in at most the first share of
+# the chunks, then (when too few) the next; with every word above a share, the `COMMON_KEEP`
+# rarest pick them (docs/scale-out.md, "Keyword search cost").
+COMMON_SHARES = (0.03, 0.2)
+COMMON_KEEP = 2
+
+
 def query_terms(text: str) -> list[str]:
     """The question's content words, lowercased, once each, in order."""
     words = [w.lower() for w in WORD.findall(text)]
     return list(dict.fromkeys(w for w in words if w not in STOPWORDS))
+
+
+def match_sets(terms: list[str], share: dict[str, float],
+               caps: tuple[float, ...] = COMMON_SHARES) -> list[list[str]]:
+    """The successive word sets that pick the chunks a keyword search ranks: for each share in
+    `caps`, `terms` less the words in more than that share of the chunks (`share`: word -> share;
+    words missing from it match nothing and are left out); the `COMMON_KEEP` rarest when every
+    word is above it. Each set is wider than the one before."""
+    sets: list[list[str]] = []
+    for cap in caps:
+        words = ([w for w in terms if w in share and share[w] <= cap]
+                 or sorted(share, key=share.__getitem__)[:COMMON_KEEP])
+        if not sets or len(words) > len(sets[-1]):
+            sets.append(words)
+    return sets

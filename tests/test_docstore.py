@@ -7,8 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa.docstore import DocStore, fts_query
+from qa.embed import Embedder
 from qa.index import Index
+from qa.ingest import Ingestor
+from qa.settings import Settings
 from qa.types import Filters
+from tests.store_corpus import CORPUS
 
 
 def test_fts_query_keeps_content_words_only() -> None:
@@ -53,3 +57,23 @@ def test_an_older_index_gains_the_covering_index_on_open(tmp_path: Path) -> None
     names = {row[0] for row in reopened._conn().execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "articles_dates" in names
     assert reopened.published_of([1, 2]) == {}
+
+
+def test_a_large_index_ranks_only_chunks_holding_a_less_common_word(settings: Settings, embedder: Embedder) -> None:
+    """As the PostgreSQL store does (tests/test_stores.py), with word counts from FTS5 itself;
+    an index under `keyword_prune_chunks` ranks every chunk holding any of the words."""
+    with Index.open(settings.replace(keyword_prune_chunks=1), embedder=embedder) as index:
+        Ingestor(index, settings).ingest_articles(CORPUS)
+        store = index.docstore
+        store.common_shares = (0.3, 1.0)
+        # "bank" is in 2 of the 5 chunks, "grindavik" and "lava" in 1
+        assert store.match_terms(["bank", "grindavik"]) == [["grindavik"], ["bank", "grindavik"]]
+        volcano = [c.id for c in store.chunks_of("volcano")]
+        assert store.keyword_search("bank lava", 5)[:1] == volcano
+        assert len(store.keyword_search("bank lava", 5)) == 3  # too few with "lava": "bank" follows
+        store.common_shares = (0.3,)
+        assert store.keyword_search("bank lava", 5) == volcano
+        assert store.keyword_search("bank lava", 5, Filters(source="BBC")) == []
+        store.prune_min_chunks = 6
+        assert store.match_terms(["bank", "grindavik"]) == [["bank", "grindavik"]]
+        assert len(store.keyword_search("bank lava", 5)) == 3

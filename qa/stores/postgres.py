@@ -26,7 +26,7 @@ import psycopg
 import psycopg.conninfo
 
 from qa.docstore import FILTER_OVERFETCH, ChunkRow, Fingerprint, StoredArticle, chunk_from_row
-from qa.keywords import query_terms
+from qa.keywords import COMMON_SHARES, match_sets, query_terms
 from qa.types import Article, Chunk, Filters
 
 SCHEMA = """
@@ -74,11 +74,6 @@ TS_CONFIG = "english"
 RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
 RANK_SQL = f"ts_rank('{RANK_WEIGHTS}', c.tsv, q, 2)"
 _TSV_SQL = f"setweight(to_tsvector('{TS_CONFIG}', %s), 'B') || setweight(to_tsvector('{TS_CONFIG}', %s), 'A')"
-# Keyword candidates: chunks holding a word that is in at most the first share of the chunks, then
-# (when too few) the next; with every word above a share, the 2 rarest pick them
-# (docs/scale-out.md, "Keyword search cost").
-COMMON_SHARES = (0.03, 0.2)
-COMMON_KEEP = 2
 STATS_SECONDS = 300.0
 _CHUNK_COLUMNS = "c.id, c.article_id, c.position, c.start_char, c.end_char, c.text, c.n_tokens"
 
@@ -322,10 +317,9 @@ class PostgresDocStore:
         return list(found)[:limit]
 
     def match_terms(self, terms: list[str]) -> list[list[str]]:
-        """The successive word sets that pick the chunks to rank: for each share in
-        `common_shares`, `terms` less the words whose lexeme is in more than that share of the
-        chunks (PostgreSQL's own statistics of the column, `term_shares`); the `COMMON_KEEP`
-        rarest when every word is above it. Each set is wider than the one before."""
+        """The successive word sets that pick the chunks to rank (`qa.keywords.match_sets`), with
+        each word's share of the chunks from PostgreSQL's own statistics of the column
+        (`term_shares`); all of `terms` before the table was first analysed."""
         shares = self.term_shares()
         if not shares:
             return [terms]
@@ -334,13 +328,7 @@ class PostgresDocStore:
         ).fetchall()
         # words without a lexeme (the configuration's stop words) match nothing
         share = {word: max(shares.get(lexeme, 0.0) for lexeme in lexemes) for word, lexemes in rows if lexemes}
-        sets: list[list[str]] = []
-        for cap in self.common_shares:
-            words = ([w for w in terms if w in share and share[w] <= cap]
-                     or sorted(share, key=share.__getitem__)[:COMMON_KEEP])
-            if not sets or len(words) > len(sets[-1]):
-                sets.append(words)
-        return sets
+        return match_sets(terms, share, self.common_shares)
 
     def term_shares(self) -> dict[str, float]:
         """The share of chunks holding each of the most common lexemes, from `pg_stats` (ANALYZE,
