@@ -19,7 +19,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port, wait_until_ready  # noqa: E402
+from tests.helpers import free_port, wait_until_ready  # noqa: E402
 
 
 def start_replica(env: dict[str, str], scratch: Path) -> tuple[subprocess.Popen, str]:

@@ -12,7 +12,7 @@ and hybrid retrieval (dense + keyword + fusion, as /v1/search does, query embedd
 on PostgreSQL also both with every OR match ranked (`common_shares` (1,): the keyword search before
 common words were pruned), in the same run.
 
-    PYTHONPATH=. nice -n 10 python bench/stores.py --chunks 100000
+    PYTHONPATH=. nice -n 10 python bench/stores.py --chunks 100000 [--http] [--stacks embedded,scale]
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--shares", nargs="*", default=[],
                         help="other PostgresDocStore.common_shares (comma-separated) to time the keyword leg at")
     parser.add_argument("--http", action="store_true", help="also /v1/search throughput, 1 and 2 replicas")
+    parser.add_argument("--stacks", default="embedded,scale", help="which stacks to measure (comma-separated)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -216,11 +217,14 @@ def main() -> None:
         queries = embedder.encode(questions)
         exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]  # row i = chunk id i + 1 (ids from 1)
         results = {"chunks": len(texts), "real_vectors": args.real, "sigma": args.sigma}
-        with Index.open(base, embedder=embedder) as index:
-            results["embedded"] = {"ingest_rows_per_s": round(ingest(index, docs, vectors))}
-            exact_ids = _ids_in_order(index, docs)[exact]
-            results["embedded"] |= search_stats(index, base, queries, questions, exact_ids)
-        print(json.dumps(results), flush=True)
+        if "embedded" in args.stacks:
+            with Index.open(base, embedder=embedder) as index:
+                results["embedded"] = {"ingest_rows_per_s": round(ingest(index, docs, vectors))}
+                exact_ids = _ids_in_order(index, docs)[exact]
+                results["embedded"] |= search_stats(index, base, queries, questions, exact_ids)
+            print(json.dumps(results), flush=True)
+        if "scale" not in args.stacks:
+            return
         with postgres_server(root / "pg") as pg, milvus_server(root / "milvus") as uri:
             scale = base.replace(store="scale", postgres_dsn=pg.dsn(), milvus_uri=uri)
             with Index.open(scale, embedder=embedder) as index:
@@ -229,16 +233,17 @@ def main() -> None:
                 index.docstore._conn().execute("ANALYZE qa_chunks")  # as autovacuum would by then
                 exact_ids = _ids_in_order(index, docs)[exact]
                 results["scale"] |= search_stats(index, scale, queries, questions, exact_ids, args.shares)
+            print(json.dumps(results), flush=True)
             if args.http:
                 from replicas import throughput  # bench/ is on sys.path when run as a script
 
-                print(json.dumps(results), flush=True)
                 env = {"QA_STORE": "scale", "QA_POSTGRES_DSN": pg.dsn(), "QA_MILVUS_URI": uri,
                        "QA_RECENCY_WEIGHT": "0"}
                 results["scale"]["http_search"] = throughput(env, questions, root)
                 embedded_env = {"QA_INDEX_DIR": str(root / "index"), "QA_INDEX_TYPE": args.embedded_index,
                                 "QA_RECENCY_WEIGHT": "0"}
-                results["embedded"]["http_search"] = throughput(embedded_env, questions, root, replicas=(1,))
+                if "embedded" in results:
+                    results["embedded"]["http_search"] = throughput(embedded_env, questions, root, replicas=(1,))
         print(json.dumps(results, indent=1), flush=True)
 
 
