@@ -141,6 +141,7 @@ def measure(index: Index, store: pg.PostgresDocStore, questions: list[dict], sha
         return {**{f"recall@{k}": round(hits[k] / len(questions), 3) for k in ks},
                 "p50_ms": round(statistics.median(times), 1)}
 
+    index.docstore.prune_min_chunks = 0  # --shares apply at any size (the service prunes from 50k chunks)
     index.docstore.common_shares = (1.0,)  # every OR match ranked
     results = {"SQLite FTS5 bm25(0.5, 1.0)": score(lambda text: index.docstore.keyword_search(text, 300))}
     for name, expression in RANKINGS.items():

@@ -9,8 +9,8 @@ embeddings of the extra chunks. Queries: RealTime QA dev questions, embedded for
 Measured per stack: ingest rows/s through the index's own write path (rows + vectors + keyword
 index), dense search p50/p99 (k=10) and its recall@10 against exact search, the keyword leg alone
 and hybrid retrieval (dense + keyword + fusion, as /v1/search does, query embedding excluded) p50;
-on PostgreSQL also both with every OR match ranked (`common_shares` (1,): the keyword search before
-common words were pruned), in the same run.
+on both also with every OR match ranked (`common_shares` (1,): the keyword search before common
+words were pruned; the embedded stack prunes from `QA_KEYWORD_PRUNE_CHUNKS`), in the same run.
 
     PYTHONPATH=. nice -n 10 python bench/stores.py --chunks 100000 [--http] [--stacks embedded,scale]
 """
@@ -143,7 +143,7 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
              "keyword_p99_ms": round(float(np.percentile(keyword, 99)), 2),
              "hybrid_p50_ms": round(statistics.median(hybrid), 2),
              "hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)} | filtered
-    if hasattr(index.docstore, "common_shares"):  # PostgreSQL: the same, every OR match ranked (before)
+    if hasattr(index.docstore, "common_shares"):  # the same, every OR match ranked (before)
         pruned, index.docstore.common_shares = index.docstore.common_shares, (1.0,)
         keyword = keyword_times(index, texts, max(10, settings.search_candidates))
         hybrid = []
