@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.keywords import COMMON_SHARES, match_sets, query_terms
+from qa.keywords import COMMON_SHARES, PRUNE_MIN_CHUNKS, STATS_SECONDS, match_sets, query_terms, widening
 from qa.types import Article, Chunk, Filters
 
 SCHEMA = """
@@ -59,13 +59,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='
 # A filtered search first looks this many times deeper without the filter, then filters: as fast
 # as no filter for filters that let most passages through (a date, a big source).
 FILTER_OVERFETCH = 4
-
-# Below this many chunks a keyword search ranks every chunk holding any of the question's words;
-# above it only those holding a less common one (`keyword_search`). `Index.open` sets it from
-# `Settings.keyword_prune_chunks`.
-PRUNE_MIN_CHUNKS = 50_000
-# Word counts (chunks holding a word) are counted once and kept this long.
-STATS_SECONDS = 300.0
 
 # Joins chunks, looked up by id, to the article columns filters and freshness read, through the
 # covering index: SQLite would otherwise pick the primary key and read each article row past its
@@ -136,12 +129,14 @@ class Changes:
 class DocStore:
     """SQLite-backed store; one connection per thread, writes serialized by a lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, prune_min_chunks: int = PRUNE_MIN_CHUNKS) -> None:
+        """`prune_min_chunks`: from this many chunks on, keyword search ranks only the chunks
+        holding a less common word of the question (`keyword_search`)."""
         self.path = path
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self.common_shares: tuple[float, ...] = COMMON_SHARES
-        self.prune_min_chunks = PRUNE_MIN_CHUNKS
+        self.prune_min_chunks = prune_min_chunks
         self._stats: tuple[float, int, dict[str, int]] | None = None  # (when, chunks, word -> chunks)
         conn = self._conn()
         conn.executescript(SCHEMA)
@@ -292,13 +287,12 @@ class DocStore:
         terms = query_terms(query)
         if not terms:
             return []
-        found: dict[int, None] = {}
-        for words in self.match_terms(terms):
+
+        def rank(words: list[str]) -> list[int]:
             match = or_match(terms) if words == terms else f"({or_match(words)}) AND ({or_match(terms)})"
-            found |= dict.fromkeys(self._ranked(match, limit, filters, overfetch))
-            if len(found) >= limit:
-                break
-        return list(found)[:limit]
+            return self._ranked(match, limit, filters, overfetch)
+
+        return widening(self.match_terms(terms), rank, limit)
 
     def match_terms(self, terms: list[str]) -> list[list[str]]:
         """The successive word sets that pick the chunks to rank (`qa.keywords.match_sets`); all
@@ -503,11 +497,6 @@ class DocStore:
                       start=chunk.start, end=chunk.end, n_tokens=chunk.n_tokens)
             )
         return inserted
-
-
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression that ORs the question's content words."""
-    return or_match(query_terms(text))
 
 
 def or_match(words: Sequence[str]) -> str:

@@ -155,8 +155,7 @@ class Index:
         try:
             if writable:
                 _remove_leftovers(directory)
-            docstore = _open_docstore(docs_path)
-            docstore.prune_min_chunks = settings.keyword_prune_chunks
+            docstore = _open_docstore(docs_path, settings.keyword_prune_chunks)
             manifest = load_manifest(manifest_path, docstore, settings, embedder, writable)
             manifest.check(settings, directory)
             if embedder is not None and embedder.dimension != manifest.dimension:
@@ -385,9 +384,9 @@ def _docstore_missing(docs_path: Path, vectors_path: Path) -> IndexDamagedError:
     )
 
 
-def _open_docstore(path: Path) -> DocStore:
+def _open_docstore(path: Path, prune_min_chunks: int) -> DocStore:
     try:
-        return DocStore(path)
+        return DocStore(path, prune_min_chunks)
     except sqlite3.DatabaseError as error:
         if "locked" in str(error):
             raise IndexProblem(f"{path} is locked by another program ({error}); retry when it is done") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 WORD = re.compile(r"\w+", re.UNICODE)
 # Words so common that matching them only adds noise to BM25, and costs: FTS5 scores every chunk
@@ -26,6 +27,10 @@ STOPWORDS = frozenset(
 # rarest pick them (docs/scale-out.md, "Keyword search cost").
 COMMON_SHARES = (0.03, 0.2)
 COMMON_KEEP = 2
+# An embedded (SQLite) index this large or larger prunes so (`Settings.keyword_prune_chunks`).
+PRUNE_MIN_CHUNKS = 50_000
+# How long a store keeps the word shares it read (PostgreSQL's statistics, FTS5's counts).
+STATS_SECONDS = 300.0
 
 
 def query_terms(text: str) -> list[str]:
@@ -47,3 +52,14 @@ def match_sets(terms: list[str], share: dict[str, float],
         if not sets or len(words) > len(sets[-1]):
             sets.append(words)
     return sets
+
+
+def widening(word_sets: list[list[str]], rank: Callable[[list[str]], list[int]], limit: int) -> list[int]:
+    """The chunk ids `rank(words)` gives for the first word set, followed by those of the next,
+    wider sets while fewer than `limit` were found."""
+    found: dict[int, None] = {}
+    for words in word_sets:
+        found |= dict.fromkeys(rank(words))
+        if len(found) >= limit:
+            break
+    return list(found)[:limit]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from qa.keywords import PRUNE_MIN_CHUNKS
 from qa.resources import SOURCE_ROOT, bundled_dir
 
 ENV_PREFIX = "QA_"
@@ -75,7 +76,7 @@ class Settings:
     # In an index of this many chunks or more, the embedded keyword search ranks only the chunks
     # holding one of the question's less common words (ranking every match costs ~6 ms at 19k
     # chunks, 170 ms at 300k); 0 = always. bench/README.md, "Keyword leg on SQLite".
-    keyword_prune_chunks: int = 50_000
+    keyword_prune_chunks: int = PRUNE_MIN_CHUNKS  # 50,000
     # News freshness: a passage's fused score is scaled by (1 - w) + w * 0.5 ** (age / half-life),
     # age in days before the question's as-of date (today unless given). 0 turns it off.
     recency_weight: float = 0.7  # tuned on RealTime QA dev (bench/README.md)

@@ -6,20 +6,21 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.docstore import DocStore, fts_query
+from qa.docstore import DocStore, or_match
 from qa.embed import Embedder
 from qa.index import Index
 from qa.ingest import Ingestor
+from qa.keywords import query_terms
 from qa.settings import Settings
 from qa.types import Filters
 from tests.store_corpus import CORPUS
 
 
 def test_fts_query_keeps_content_words_only() -> None:
-    query = fts_query("What did the US say in May about Broadway’s biggest shows, and why not?")
+    query = or_match(query_terms("What did the US say in May about Broadway’s biggest shows, and why not?"))
     # "us" is the US and "may" the month; the "s" of "Broadway’s" and "not" are noise
     assert query == '"us" OR "say" OR "may" OR "broadway" OR "biggest" OR "shows"'
-    assert fts_query("Which of these is it?") == ""
+    assert or_match(query_terms("Which of these is it?")) == ""
 
 
 def _plans_of(docstore: DocStore, call: Callable[[], object]) -> list[str]:

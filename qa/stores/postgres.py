@@ -26,7 +26,7 @@ import psycopg
 import psycopg.conninfo
 
 from qa.docstore import FILTER_OVERFETCH, ChunkRow, Fingerprint, StoredArticle, chunk_from_row
-from qa.keywords import COMMON_SHARES, match_sets, query_terms
+from qa.keywords import COMMON_SHARES, STATS_SECONDS, match_sets, query_terms, widening
 from qa.types import Article, Chunk, Filters
 
 SCHEMA = """
@@ -74,7 +74,6 @@ TS_CONFIG = "english"
 RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
 RANK_SQL = f"ts_rank('{RANK_WEIGHTS}', c.tsv, q, 2)"
 _TSV_SQL = f"setweight(to_tsvector('{TS_CONFIG}', %s), 'B') || setweight(to_tsvector('{TS_CONFIG}', %s), 'A')"
-STATS_SECONDS = 300.0
 _CHUNK_COLUMNS = "c.id, c.article_id, c.position, c.start_char, c.end_char, c.text, c.n_tokens"
 
 
@@ -303,18 +302,17 @@ class PostgresDocStore:
             return []
         where, params = _filter_sql(filters) if filters is not None else ("TRUE", [])
         join = " JOIN qa_articles a ON a.id = c.article_id" if filters is not None and not filters.is_empty() else ""
-        found: dict[int, None] = {}
-        for words in self.match_terms(terms):
+
+        def rank(words: list[str]) -> list[int]:
             rows = self._conn().execute(
                 f"SELECT c.id FROM qa_chunks c{join}, websearch_to_tsquery('{TS_CONFIG}', %s) m,"
                 f" websearch_to_tsquery('{TS_CONFIG}', %s) q"
                 f" WHERE c.tsv @@ m AND {where} ORDER BY {RANK_SQL} DESC, c.id LIMIT %s",
                 [" or ".join(words), " or ".join(terms), *params, limit],
             ).fetchall()
-            found |= dict.fromkeys(row[0] for row in rows)
-            if len(found) >= limit:
-                break
-        return list(found)[:limit]
+            return [row[0] for row in rows]
+
+        return widening(self.match_terms(terms), rank, limit)
 
     def match_terms(self, terms: list[str]) -> list[list[str]]:
         """The successive word sets that pick the chunks to rank (`qa.keywords.match_sets`), with
