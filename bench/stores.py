@@ -112,6 +112,7 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
         _, ids = index.vectors.search(q[None, :], 10)
         times.append((time.perf_counter() - started) * 1000)
         recalls.append(len(set(ids[0].tolist()) & set(truth.tolist())) / 10)
+    _progress("dense", times, recall=round(float(np.mean(recalls)), 4))
     retriever = Retriever(index, settings)
     hybrid = []
     cached = dict(zip(texts, queries))
@@ -130,8 +131,11 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
         started = time.perf_counter()
         retriever.search(text, 10)
         hybrid.append((time.perf_counter() - started) * 1000)
+    _progress("hybrid", hybrid)
     keyword = keyword_times(index, texts, max(10, settings.search_candidates))
+    _progress("keyword", keyword)
     filtered = filtered_stats(retriever, queries, texts)
+    _progress("filtered", [], **filtered)
     if getattr(index.vectors, "has_scalars", False):  # Milvus: the same with filters by chunk ids (before)
         index.vectors.has_scalars = False
         filtered |= {f"idlist_{k}": v for k, v in filtered_stats(retriever, queries, texts).items()}
@@ -160,6 +164,12 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
                   "unpruned_hybrid_p50_ms": round(statistics.median(hybrid), 2),
                   "unpruned_hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)}
     return stats
+
+
+def _progress(phase: str, times: list[float], **figures: float) -> None:
+    """A phase's figures as soon as it ends: a long run that is stopped keeps what it measured."""
+    p50 = {"p50_ms": round(statistics.median(times), 2)} if times else {}
+    print(f"[{time.strftime('%H:%M:%S')}] {phase}: {json.dumps(p50 | figures)}", flush=True)
 
 
 def filtered_stats(retriever: Retriever, queries: np.ndarray, texts: list[str]) -> dict:
@@ -229,6 +239,7 @@ def main() -> None:
             scale = base.replace(store="scale", postgres_dsn=pg.dsn(), milvus_uri=uri)
             with Index.open(scale, embedder=embedder) as index:
                 results["scale"] = {"ingest_rows_per_s": round(ingest(index, docs, vectors))}
+                _progress("ingest", [], rows_per_s=results["scale"]["ingest_rows_per_s"])
                 _wait_for_index(index)
                 index.docstore._conn().execute("ANALYZE qa_chunks")  # as autovacuum would by then
                 exact_ids = _ids_in_order(index, docs)[exact]
@@ -255,7 +266,7 @@ def _ids_in_order(index: Index, docs: list[tuple[Article, list[str]]]) -> np.nda
     return np.asarray(ids, dtype=np.int64)
 
 
-def _wait_for_index(index: Index, timeout: float = 300) -> None:
+def _wait_for_index(index: Index, timeout: float = 1800) -> None:
     """Milvus: flush, then wait until the HNSW index covers every row (else search is brute force
     over growing segments)."""
     client, name = index.vectors.client, index.vectors.collection
@@ -264,7 +275,10 @@ def _wait_for_index(index: Index, timeout: float = 300) -> None:
     while time.monotonic() < deadline:
         info = client.describe_index(name, "vector")
         if info.get("indexed_rows", 0) >= info.get("total_rows", 1):  # pending rows: see vector_scale.py
+            _progress("milvus index", [], indexed_rows=info.get("indexed_rows", 0))
             return
+        if int(time.monotonic()) % 60 < 2:
+            _progress("milvus index", [], indexed_rows=info.get("indexed_rows", 0))
         time.sleep(2)
     print("warning: the Milvus index was not complete", flush=True)
 
