@@ -25,10 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stores import EVAL, WRITE_BATCH, corpus  # noqa: E402
+from bench.stores import EVAL, WRITE_BATCH, chunks_of, corpus  # noqa: E402
 from qa.docstore import StoredArticle  # noqa: E402
 from qa.stores.postgres import PostgresDocStore  # noqa: E402
-from qa.types import Chunk  # noqa: E402
 from tests.servers import Postgres, _pg_bin, postgres_server  # noqa: E402
 
 
@@ -39,12 +38,8 @@ def load(store: PostgresDocStore, n_chunks: int) -> float:
     for b in range(0, len(docs), WRITE_BATCH):
         upserts = []
         for article, pieces in docs[b:b + WRITE_BATCH]:
-            chunks, start = [], 0
-            for position, piece in enumerate(pieces):
-                chunks.append(Chunk(article_id=article.id, position=position, text=piece, start=start,
-                                    end=start + len(piece), n_tokens=len(piece) // 4))
-                start += len(piece)
-            upserts.append((StoredArticle(article, "t", "m", None), chunks, np.zeros((len(pieces), 384), np.float32)))
+            upserts.append((StoredArticle(article, "t", "m", None), chunks_of(article, pieces),
+                            np.zeros((len(pieces), 384), np.float32)))
             rows += len(pieces)
         store.apply(upserts)
     return rows / (time.perf_counter() - started)

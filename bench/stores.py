@@ -87,18 +87,24 @@ def synthetic(real: np.ndarray, n: int, sigma: float, seed: int = 0) -> np.ndarr
     return out
 
 
+def chunks_of(article: Article, pieces: list[str]) -> list[Chunk]:
+    """The article's pieces as consecutive chunks."""
+    chunks, start = [], 0
+    for position, piece in enumerate(pieces):
+        chunks.append(Chunk(article_id=article.id, position=position, text=piece, start=start,
+                            end=start + len(piece), n_tokens=len(piece) // 4))
+        start += len(piece)
+    return chunks
+
+
 def ingest(index: Index, docs: list[tuple[Article, list[str]]], vectors: np.ndarray) -> float:
     """Rows per second through `index.write`."""
     started, offset = time.perf_counter(), 0
     for b in range(0, len(docs), WRITE_BATCH):
         upserts = []
         for article, pieces in docs[b:b + WRITE_BATCH]:
-            chunks, start = [], 0
-            for position, piece in enumerate(pieces):
-                chunks.append(Chunk(article_id=article.id, position=position, text=piece, start=start,
-                                    end=start + len(piece), n_tokens=len(piece) // 4))
-                start += len(piece)
-            upserts.append((StoredArticle(article, "t", "m", None), chunks, vectors[offset:offset + len(pieces)]))
+            upserts.append((StoredArticle(article, "t", "m", None), chunks_of(article, pieces),
+                            vectors[offset:offset + len(pieces)]))
             offset += len(pieces)
         index.write(upserts=upserts)
     return offset / (time.perf_counter() - started)
