@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def time_shares(store: PostgresDocStore, questions: list[str], label: str, setti
             store.keyword_search(question, 100)
             times.append((time.perf_counter() - started) * 1000)
         print(f"[{time.strftime('%H:%M:%S')}] {label}, shares {shares}: p50 {statistics.median(times):.1f} ms, "
-              f"p99 {np.percentile(times, 99):.1f} ms", flush=True)
+              f"p99 {np.percentile(times, 99):.1f} ms (load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def restart_with(pg: Postgres, store: PostgresDocStore, shared_buffers: str) -> PostgresDocStore:
