@@ -12,8 +12,6 @@ vectors: the keyword leg never reads them), then ANALYZE, as autovacuum would.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import statistics
 import subprocess
@@ -26,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stores import EVAL, WRITE_BATCH, chunks_of, corpus  # noqa: E402
+from bench.stores import WRITE_BATCH, chunks_of, corpus, dev_questions, keyword_times  # noqa: E402
 from qa.docstore import StoredArticle  # noqa: E402
 from qa.stores.postgres import PostgresDocStore  # noqa: E402
 from tests.servers import Postgres, _pg_bin, postgres_server  # noqa: E402
@@ -49,11 +47,7 @@ def load(store: PostgresDocStore, n_chunks: int) -> float:
 def time_shares(store: PostgresDocStore, questions: list[str], label: str, settings: list[tuple[float, ...]]) -> None:
     for shares in settings:
         store.common_shares, store._shares = shares, None
-        times = []
-        for question in questions:
-            started = time.perf_counter()
-            store.keyword_search(question, 100)
-            times.append((time.perf_counter() - started) * 1000)
+        times = keyword_times(store, questions, 100)
         print(f"[{time.strftime('%H:%M:%S')}] {label}, shares {shares}: p50 {statistics.median(times):.1f} ms, "
               f"p99 {np.percentile(times, 99):.1f} ms (load {os.getloadavg()[0]:.1f})", flush=True)
 
@@ -74,8 +68,7 @@ def main() -> None:
     parser.add_argument("--shares", nargs="*", default=[], help="other common_shares (comma-separated) to time")
     parser.add_argument("--shared-buffers", default="6GB")
     args = parser.parse_args()
-    with gzip.open(EVAL / "questions.jsonl.gz", "rt") as handle:
-        questions = [q["question"] for q in map(json.loads, handle) if q["split"] == "dev"][:200]
+    questions = dev_questions(200)
     with tempfile.TemporaryDirectory() as tmp, postgres_server(Path(tmp) / "pg") as pg:
         store = PostgresDocStore(pg.dsn())
         settings = [store.common_shares, *(tuple(float(x) for x in s.split(",")) for s in args.shares)]

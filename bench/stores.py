@@ -66,6 +66,12 @@ def corpus(n_chunks: int) -> list[tuple[Article, list[str]]]:
     return out
 
 
+def dev_questions(n: int) -> list[str]:
+    """The first n RealTime QA dev questions."""
+    with gzip.open(EVAL / "questions.jsonl.gz", "rt") as handle:
+        return [q["question"] for q in map(json.loads, handle) if q["split"] == "dev"][:n]
+
+
 def vectors_for(texts: list[str], n_real: int, sigma: float, embedder) -> np.ndarray:  # noqa: ANN001
     """The first n_real texts embedded; each other vector mixes two random real ones (weights
     0.3-0.7) plus gaussian noise of norm ~sigma, renormalised: every vector distinct, spread
@@ -138,7 +144,7 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
         retriever.search(text, 10)
         hybrid.append((time.perf_counter() - started) * 1000)
     _progress("hybrid", hybrid)
-    keyword = keyword_times(index, texts, max(10, settings.search_candidates))
+    keyword = keyword_times(index.docstore, texts, max(10, settings.search_candidates))
     _progress("keyword", keyword)
     filtered = filtered_stats(retriever, queries, texts)
     _progress("filtered", [], **filtered)
@@ -155,7 +161,7 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
              "hybrid_p99_ms": round(float(np.percentile(hybrid, 99)), 2)} | filtered
     if hasattr(index.docstore, "common_shares"):  # the same, every OR match ranked (before)
         pruned, index.docstore.common_shares = index.docstore.common_shares, (1.0,)
-        keyword = keyword_times(index, texts, max(10, settings.search_candidates))
+        keyword = keyword_times(index.docstore, texts, max(10, settings.search_candidates))
         hybrid = []
         for text in texts:
             started = time.perf_counter()
@@ -164,7 +170,7 @@ def search_stats(index: Index, settings: Settings, queries: np.ndarray, texts: l
         for tiers in shares:  # the keyword leg with other `common_shares`
             index.docstore.common_shares = tuple(float(x) for x in tiers.split(","))
             stats[f"keyword_p50_ms_shares_{tiers}"] = round(statistics.median(
-                keyword_times(index, texts, max(10, settings.search_candidates))), 2)
+                keyword_times(index.docstore, texts, max(10, settings.search_candidates))), 2)
         index.docstore.common_shares = pruned
         stats |= {"unpruned_keyword_p50_ms": round(statistics.median(keyword), 2),
                   "unpruned_hybrid_p50_ms": round(statistics.median(hybrid), 2),
@@ -196,12 +202,12 @@ def filtered_stats(retriever: Retriever, queries: np.ndarray, texts: list[str]) 
     return out
 
 
-def keyword_times(index: Index, texts: list[str], n: int) -> list[float]:
-    """Milliseconds of the keyword leg alone (as the retriever calls it, `n` candidates)."""
+def keyword_times(docstore, texts: list[str], n: int) -> list[float]:  # noqa: ANN001
+    """Milliseconds of a store's keyword leg alone (as the retriever calls it, `n` candidates)."""
     times = []
     for text in texts:
         started = time.perf_counter()
-        index.docstore.keyword_search(text, n)
+        docstore.keyword_search(text, n)
         times.append((time.perf_counter() - started) * 1000)
     return times
 
@@ -228,8 +234,7 @@ def main() -> None:
         started = time.perf_counter()
         vectors = vectors_for(texts, args.real, args.sigma, embedder)
         print(f"{len(texts)} chunks, {args.real} embedded in {time.perf_counter() - started:.0f} s", flush=True)
-        with gzip.open(EVAL / "questions.jsonl.gz", "rt") as handle:
-            questions = [q["question"] for q in map(json.loads, handle) if q["split"] == "dev"][: args.queries]
+        questions = dev_questions(args.queries)
         queries = embedder.encode(questions)
         exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]  # row i = chunk id i + 1 (ids from 1)
         results = {"chunks": len(texts), "real_vectors": args.real, "sigma": args.sigma}
@@ -277,14 +282,15 @@ def _wait_for_index(index: Index, timeout: float = 1800) -> None:
     over growing segments)."""
     client, name = index.vectors.client, index.vectors.collection
     client.flush(name)
-    deadline = time.monotonic() + timeout
+    deadline, report = time.monotonic() + timeout, time.monotonic() + 60
     while time.monotonic() < deadline:
         info = client.describe_index(name, "vector")
-        if info.get("indexed_rows", 0) >= info.get("total_rows", 1):  # pending rows: see vector_scale.py
+        done = info.get("indexed_rows", 0) >= info.get("total_rows", 1)  # pending rows: see vector_scale.py
+        if done or time.monotonic() >= report:
             _progress("milvus index", [], indexed_rows=info.get("indexed_rows", 0))
+            report = time.monotonic() + 60
+        if done:
             return
-        if int(time.monotonic()) % 60 < 2:
-            _progress("milvus index", [], indexed_rows=info.get("indexed_rows", 0))
         time.sleep(2)
     print("warning: the Milvus index was not complete", flush=True)
 
