@@ -132,7 +132,8 @@ class Answerer:
         checked = None
         if raw and not declined:
             with self.gate.slot():
-                checked = check_answer(raw, passages, self.scorer, self.settings.support_cutoff)
+                checked = check_answer(raw, passages, self.scorer, self.settings.support_cutoff,
+                                       written=backend.uses_llm)
         # The extractive backend only answers with sentences relevant enough; an LLM may stray.
         refused = checked is None or not checked.citations or (
             backend.uses_llm and not self._answers(standalone, checked, passages))
@@ -162,7 +163,7 @@ class Answerer:
         kept = [c for c in checked.checks if c.action != "dropped"]
         texts = [" ".join([c.sentence, *(quotes[n] for n in c.supported_by if n in quotes)]) for c in kept]
         contexts = ["\n".join(f"{p.title}\n{p.text}" for p in passages if p.number in c.supported_by) for c in kept]
-        relevance = relevance_scores(self.embedder, question, texts, contexts)
+        relevance = relevance_scores(self.embedder, question, texts, contexts, place_names=True)
         return max(relevance, default=0.0) >= self.settings.refusal_threshold
 
     def standalone_question(self, request: AskRequest, backend: Backend) -> str:

@@ -36,7 +36,8 @@ class Citation(msgspec.Struct, kw_only=True):
 
 
 SentenceAction = Literal["kept", "recited", "dropped"]
-"""kept: its own citations support it; recited: another passage does, and is cited instead; dropped: none does."""
+"""kept: its own citations support it; recited: another passage does, and is cited instead; dropped: none
+does, or (written answers) it states nothing but where its facts come from."""
 
 
 class SentenceCheck(msgspec.Struct, kw_only=True):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from qa.answer_types import Citation, SentenceAction, SentenceCheck
 from qa.backends.base import Passage
 from qa.chunk import is_abbreviation
-from qa.support import SupportScorer
+from qa.support import SupportScorer, states_nothing, without_preamble
 
 # One marker group: [1] or [1, 2]; adjacent groups ([1][3]) are parsed one by one.
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -72,20 +72,36 @@ class CheckedAnswer:
 
 
 def check_answer(
-    text: str, passages: list[Passage], scorer: SupportScorer, threshold: float
+    text: str, passages: list[Passage], scorer: SupportScorer, threshold: float, *, written: bool = False
 ) -> CheckedAnswer:
     """Keep each sentence only with citations that support it.
 
     Markers pointing to no passage are removed. A sentence whose cited passages don't support it
     (score < threshold) is re-cited to the retrieved passage that supports it best, if any does;
     otherwise it is dropped.
+
+    `written`: the answer was written by a model, not quoted. Its sentences that state nothing
+    ("This is supported by passage [2].", a stray quotation mark) are dropped unscored, their
+    markers given to the sentence before when it has none; a kept sentence loses its lead-in
+    about the passages ("Based on the provided articles, ").
     """
     by_number = {p.number: p for p in passages}
     kept_sentences: list[str] = []
     checks: list[SentenceCheck] = []
     spans: dict[int, tuple[int, int]] = {}
-    for sentence in split_answer(text):
+    sentences = split_answer(text)
+    if written:  # "Taipei allocated $19 billion. This is supported by passage [1].": [1] cites the claim
+        for before, after in zip(sentences, sentences[1:]):
+            if not before.markers and after.markers and states_nothing(after.text):
+                before.markers = list(after.markers)
+    for sentence in sentences:
         cited = list(dict.fromkeys(sentence.markers))
+        if written:
+            if states_nothing(sentence.text):
+                checks.append(SentenceCheck(sentence=sentence.text, cited=cited, supported_by=[], support=0.0,
+                                            action="dropped"))
+                continue
+            sentence = AnswerSentence(without_preamble(sentence.text), sentence.markers)
         valid = [n for n in cited if n in by_number]
         supported: dict[int, tuple[float, tuple[int, int]]] = {}
         best_seen = 0.0  # a dropped sentence reports how close it came

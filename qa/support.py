@@ -3,7 +3,8 @@
 Three scorers, chosen by `QA_SUPPORT_SCORER`:
   - `model` (`ModelSupportScorer`): the support model the project trains (`qa.support_model`, a
     MiniLM cross-encoder shipped as int8 ONNX), P(supported) for a claim and one or two sentences.
-    It recognises a paraphrase, as an LLM writes one, and rejects a wrong name or number.
+    It recognises a paraphrase, as an LLM writes one, and rejects a wrong name or number, or a
+    name its passage never mentions (`unknown_name_factor`).
   - `lexical` (`LexicalSemanticScorer`) combines
       - weighted recall of the claim's content words in the evidence (numbers weigh 3, capitalized
         names 2, other words 1): an altered number or name drops it sharply, and
@@ -50,12 +51,45 @@ _PREAMBLE = re.compile(
     r"(?:\s*\[\d+\])?\s*,\s*|the\s+(?:\w+\s+)?(?:articles?|passages?|texts?)\s+"
     r"(?:states?|says?|mentions?|reports?|notes?)\s+that\s+)",
     re.IGNORECASE)
+# "This is based on the passage from The Guardian, which states that ...": the claim follows it.
+_SOURCE_LEAD_IN = re.compile(
+    r"^\s*(?:this|that|it|the answer)\s+(?:information\s+)?(?:is|was|comes)\s+(?:also\s+)?"
+    r"(?:based on|supported by|stated in|found in|mentioned in|taken from|from|according to)\b.*?"
+    r"(?:,\s*|\s)(?:which|that|where it|where|as it)\s+(?:states?|says?|mentions?|reports?|notes?|explains?)"
+    r"(?:\s+that)?[\s,:]+",
+    re.IGNORECASE)
+# What a sentence about the passages themselves is made of: "This is supported by passage [2]."
+_SOURCE_WORDS = frozenset(
+    "passage passages article articles text texts source sources evidence information context answer "
+    "question support supported supports base based state stated states mention mentioned mentions "
+    "report reported reports provide provided given above first second third fourth fifth number "
+    "cite cited quote quoted find found data detail details specific specifically not no clearly "
+    "explicitly directly further specify specified indicate indicates indicated".split())
+_SOURCE_ONLY = re.compile(
+    r"^\s*(?:this|that|it)\s+(?:information\s+|answer\s+)?(?:is|was|comes)\s+(?:also\s+)?"
+    r"(?:based on|supported by|stated in|found in|mentioned in|taken from|confirmed by)\b", re.IGNORECASE)
+_SOURCE_NUMBER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]|\b(?:passages?|articles?|sources?)\s*(?:#|no\.\s*)?"
+                            r"\d+(?:\s*(?:,|and|&)\s*\d+)*", re.IGNORECASE)
 
 
 def without_preamble(claim: str) -> str:
-    """The claim without an LLM's lead-in about its sources ("Based on the provided articles, ")."""
-    stripped = _PREAMBLE.sub("", claim, count=1)
+    """The claim without an LLM's lead-in about its sources ("Based on the provided articles, ",
+    "This is based on the passage from ..., which states that ")."""
+    stripped = _SOURCE_LEAD_IN.sub("", claim, count=1)
+    stripped = _PREAMBLE.sub("", stripped, count=1)
     return stripped[:1].upper() + stripped[1:] if stripped != claim else claim
+
+
+def states_nothing(sentence: str) -> bool:
+    """Whether a written sentence makes no claim of its own: no content word at all (a stray
+    quotation mark), only words about the passages ("This is supported by passage [2]."), or
+    where its facts come from ("This is supported by the passage from CNN and the statement
+    from ..."), with no "..., which states that" claim after it."""
+    if _SOURCE_ONLY.match(without_preamble(sentence)):
+        return True
+    words = [match.group().lower() for match in _TOKEN.finditer(_SOURCE_NUMBER.sub(" ", sentence))]
+    return not [word for word in words if word not in _STOP and word not in _SOURCE_WORDS
+                and not (len(word) < 2 and not word.isdigit())]
 
 
 LEXICAL_WEIGHT = 0.6  # the rest is the cosine similarity
@@ -123,6 +157,35 @@ def fact_agreement(claim: str, evidence: str, context: str | None = None) -> flo
     close the rest of the words. Names are found as `claim_names` finds them, in `context` (the
     whole passage; default the evidence)."""
     return _agreement(_claim_numbers(claim) | claim_names(claim, evidence if context is None else context), evidence)
+
+
+# A claim naming someone or something its whole passage never mentions is scaled by this, on top
+# of the names' agreement: "Prince Philip is expected to retire next month, according to a report
+# in The Daily Telegraph", cited to an older passage on Prince Philip that names no Telegraph,
+# agreed on half its names and was kept at 0.67.
+UNKNOWN_NAME_FACTOR = 0.6
+# Titles and ranks: an LLM adds them to a name the passage gives bare ("President Biden").
+_TITLES = frozenset(_stem(title) for title in (
+    "president prime minister king queen prince princess duke duchess sir dame lord lady mr mrs ms dr "
+    "senator governor chancellor secretary chief pope saint ceo chairman mayor judge justice general "
+    "professor".split()))
+
+
+def unknown_name_factor(names: set[str], passage: str) -> float:
+    """`UNKNOWN_NAME_FACTOR` when one of `names` (as `claim_names` gives them), other than a title,
+    is nowhere in `passage`, under any of its country's names (`_PLACE_NAMES`); else 1.0."""
+    found = {_bare(term) for term in _evidence_terms(passage)}
+    for name in {_bare(name) for name in names} - _TITLES - found:
+        aliases = [content_terms(alias) for alias in _SAME_PLACE.get(name, ())]
+        if not any(terms and all(_bare(term) in found for term, _ in terms) for terms in aliases):
+            return UNKNOWN_NAME_FACTOR
+    return 1.0
+
+
+def _bare(term: str) -> str:
+    """A term without its possessive or closing quote: "queen'" (Queen's) and "game'" ('Squid
+    Game') are the Queen and the game."""
+    return re.sub(r"['’]s?$", "", term)
 
 
 def _agreement(facts: set[str], evidence: str) -> float:
@@ -237,10 +300,15 @@ class ModelSupportScorer:
         probabilities = self.model.probabilities(claim, list(evidence))
         numbers = _claim_numbers(claim)
         names = None if context is None else claim_names(claim, context)  # found once for a whole passage
-        # numbers and names weigh apart: a wrong number is not excused by a right name
-        return [round(p * _agreement(numbers, text) * _agreement(claim_names(claim, text) if names is None
-                                                                 else names, text), 4)
-                for p, text in zip(probabilities, evidence)]
+        unknown = None if names is None else unknown_name_factor(names, context or "")
+        scores = []
+        for p, text in zip(probabilities, evidence):
+            text_names = claim_names(claim, text) if names is None else names
+            # numbers and names weigh apart: a wrong number is not excused by a right name
+            score = p * _agreement(numbers, text) * _agreement(text_names, text)
+            score *= unknown_name_factor(text_names, text) if unknown is None else unknown
+            scores.append(round(score, 4))
+        return scores
 
     def best_support(self, claim: str, passage_text: str) -> tuple[float, tuple[int, int]]:
         return best_window(claim, passage_text, lambda texts: self._scores(claim, texts, passage_text))
@@ -321,12 +389,13 @@ def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]
 
 
 def relevance_scores(
-    embedder: Embedder, question: str, texts: Sequence[str], contexts: Sequence[str] | None = None
+    embedder: Embedder, question: str, texts: Sequence[str], contexts: Sequence[str] | None = None,
+    *, place_names: bool = False,
 ) -> list[float]:
     """How well each text answers `question`, in [0, 1]: 0.7 x embedding cosine + 0.3 x the
     share of the question's content words it contains, scaled down when the names the question
-    asks about (Japan, the Federal Reserve...) are missing from the text's context (its passage).
-    The refusal threshold applies to this."""
+    asks about (Japan, the Federal Reserve...) are missing from the text's context (its passage;
+    `place_names`: as `name_coverage`). The refusal threshold applies to this."""
     if not texts:
         return []
     vectors = embedder.encode([question, *texts])
@@ -334,7 +403,7 @@ def relevance_scores(
     contexts = texts if contexts is None else contexts
     return [
         float(np.clip(0.7 * float(cos) + 0.3 * lexical_recall(question, text), 0.0, 1.0))
-        * name_coverage(question, context)
+        * name_coverage(question, context, place_names=place_names)
         for text, cos, context in zip(texts, cosines, contexts)
     ]
 
@@ -375,13 +444,34 @@ def question_names(question: str) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(names))
 
 
-def name_coverage(question: str, context: str) -> float:
+def name_coverage(question: str, context: str, *, place_names: bool = False) -> float:
     """1.0 when every name in the question occurs in `context`, down to 0.4 when none does. A name
-    of several words counts when one of them occurs ("Mick Lynch" when the text says "Lynch")."""
+    of several words counts when one of them occurs ("Mick Lynch" when the text says "Lynch").
+    `place_names`: a country counts under its other names too ("Britain" when the text says "UK");
+    the check of written answers uses them, the extractive backend does not: on its calibrated
+    threshold they made off-topic UK sentences outrank the answer (bench/README.md)."""
     names = question_names(question)
     if not names:
         return 1.0
-    found = sum(
-        1 for name in names if any(re.search(rf"\b{re.escape(word)}", context, re.IGNORECASE) for word in name)
-    )
+    found = sum(1 for name in names if any(_mentions(context, word, place_names) for word in name))
     return 0.4 + 0.6 * found / len(names)
+
+
+def _mentions(context: str, word: str, place_names: bool) -> bool:
+    """Whether `context` has a word that `word` begins ("Japan" in "Japanese"), in any case, or
+    (`place_names`) another name of the same country, whole and as written (`_PLACE_NAMES`)."""
+    if re.search(rf"\b{re.escape(word)}", context, re.IGNORECASE):
+        return True
+    aliases = _SAME_PLACE.get(word.lower(), ()) if place_names else ()
+    return any(re.search(rf"\b{re.escape(alias)}(?!\w)", context) for alias in aliases)
+
+
+# A country's other names, which a question and its passage may use apart ("Britain's record
+# temperature" answered by "the highest ever UK temperature"). Adjectives (British) are left out,
+# and so is the US: "US" already begins "us" and "use", and its other names made a passage on a
+# gymnast of Team USA look on topic for "sanctioned by the US".
+_PLACE_NAMES = (
+    ("Britain", "UK", "U.K.", "United Kingdom"),
+    ("Netherlands", "Holland"), ("EU", "European Union"), ("UN", "United Nations"),
+)
+_SAME_PLACE = {name.lower(): names for names in _PLACE_NAMES for name in names}

@@ -103,6 +103,23 @@ def test_unsupported_sentence_is_dropped(scorer: LexicalSemanticScorer) -> None:
     assert 0.0 < checked.checks[1].support < 0.5
 
 
+def test_a_written_answer_loses_its_sentences_about_the_passages(scorer: LexicalSemanticScorer) -> None:
+    answer = ("This is based on the passage from China budget, which states that China will increase its "
+              "defense spending by 7.2 percent this year [1]. This is supported by passage [1]. \" [1].")
+    checked = check_answer(answer, passages(), scorer, 0.5, written=True)
+    assert [c.action for c in checked.checks] == ["kept", "dropped", "dropped"]
+    assert checked.text == "China will increase its defense spending by 7.2 percent this year [1]."
+    assert checked.checks[1].support == 0.0 and checked.checks[1].supported_by == []
+    # the local LLM cites its claim in the sentence after it
+    checked = check_answer("Taipei allocated a record $19 billion for 2024. This is supported by passage [2].",
+                           passages(), scorer, 0.5, written=True)
+    assert [(c.cited, c.action) for c in checked.checks] == [([2], "kept"), ([2], "dropped")]
+    assert checked.text == "Taipei allocated a record $19 billion for 2024 [2]."
+    # a quoted (extractive) answer is checked as it stands
+    quoted = check_answer("This is supported by passage [1].", passages(), scorer, 0.5)
+    assert quoted.checks[0].support > 0.0
+
+
 def test_altered_number_is_not_supported(scorer: LexicalSemanticScorer) -> None:
     right, wrong = scorer.scores("China will increase defense spending by 7.2 percent.", [ARTICLE]), scorer.scores(
         "China will increase defense spending by 12 percent.", [ARTICLE])

@@ -345,6 +345,9 @@ def test_run_eval_reports_an_independent_judge_beside_the_answerers_own(value: f
     citations = report.to_dict()["citations"]
     assert citations["independent_judge"] == judge.name and citations["independent_precision"] == value
     assert report.records[0].independent_citation_recall == value
+    # the sentences it did not support are in the record, to read why the two judges differ
+    cited = [r for r in report.records if not r.refused and r.sentences]
+    assert cited and all(bool(r.independent_unsupported) == (value == 0.0) for r in cited)
 
 
 def test_run_eval_without_an_independent_judge_reports_none() -> None:

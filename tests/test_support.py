@@ -14,6 +14,7 @@ from qa.support import (
     make_scorer,
     number_agreement,
     relevance_scores,
+    states_nothing,
     without_preamble,
 )
 
@@ -71,6 +72,24 @@ def test_an_llm_lead_in_about_its_sources_is_not_part_of_the_claim() -> None:
     assert without_preamble("The article states that Abe died.") == "Abe died."
     # a named source is part of what the claim says
     assert without_preamble("According to Reuters, Abe died.") == "According to Reuters, Abe died."
+    # the local LLM's "This is based on ..." sentences, as written in RealTime QA dev answers
+    assert without_preamble("This is based on the passage from The Guardian (2022-07-08), which states that "
+                            "Abe died in Nara.") == "Abe died in Nara."
+    assert without_preamble("This is supported by passage [2], which says Abe died.") == "Abe died."
+    assert without_preamble("This is how Abe died.") == "This is how Abe died."
+
+
+def test_a_sentence_about_the_passages_states_nothing() -> None:
+    for sentence in ("This is supported by passage.", "This is supported by passage [2].",
+                     "This information is based on passages 1 and 3.", '"', "The passages do not specify.",
+                     "According to the provided articles.",
+                     "This is supported by the passage from CNN quiz evidence and the statement from Inia "
+                     "Seruiratu, Fiji's minister for defense."):
+        assert states_nothing(sentence), sentence
+    for sentence in ("Abe died [1].", "It was 38.7C [2].", "No, Japan did not win.", "Yes.",
+                     "The first passage says Abe died.",
+                     "This is based on the passage, which states that Abe died."):
+        assert not states_nothing(sentence), sentence
 
 
 def test_relevance_ranks_the_answering_sentence_first(embedder: SentenceTransformerEmbedder) -> None:
@@ -120,3 +139,17 @@ def test_name_coverage_counts_a_name_when_one_of_its_words_occurs() -> None:
     assert name_coverage(question, "Lynch said nothing.") == pytest.approx(0.7)
     assert name_coverage(question, "The union said nothing.") == pytest.approx(0.4)
     assert name_coverage("What did the union say?", "Anything.") == 1.0
+
+
+def test_name_coverage_knows_a_country_by_its_other_names() -> None:
+    from qa.support import name_coverage
+
+    question = "What is Britain's highest recorded temperature?"
+    assert name_coverage(question, "The highest ever UK temperature was 38.7C.", place_names=True) == 1.0
+    assert name_coverage(question, "The United Kingdom expects heat.", place_names=True) == 1.0
+    # an adjective is not the country
+    assert name_coverage(question, "British forecasters expect heat.", place_names=True) == pytest.approx(0.4)
+    assert name_coverage("What did the EU say?", "Brussels said no.", place_names=True) == pytest.approx(0.4)
+    assert name_coverage("What did Japan say?", "Japanese officials said so.") == 1.0
+    # the extractive backend's threshold was calibrated without them
+    assert name_coverage(question, "The highest ever UK temperature was 38.7C.") == pytest.approx(0.4)

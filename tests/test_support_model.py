@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.settings import PROJECT_ROOT, Settings
-from qa.support import ModelSupportScorer, make_scorer
+from qa.support import UNKNOWN_NAME_FACTOR, ModelSupportScorer, claim_names, make_scorer, unknown_name_factor
 from qa.support_model import MAX_CLAIM_TOKENS, MAX_LENGTH, SupportModel, encode_pair
 
 SEED = (PROJECT_ROOT / "seeds" / "000_eaa377af9f908790.md").read_text(encoding="utf-8").split("---", 2)[2]
@@ -59,6 +59,25 @@ def test_the_lexical_scorers_miss_is_the_models_hit(scorer: ModelSupportScorer) 
     assert wrong < Settings(support_scorer="model").support_cutoff
     # Limitation: names, not roles. "...was China" passes on "Hosts France came second and China
     # third", as it does with the lexical scorer; the model alone does not learn roles either.
+
+
+ROYAL = ("The christening was a close family gathering. But the queen and her husband Prince Philip were not "
+         "there. Palace officials said the Duke of Edinburgh, 97, has largely retired from public life. The queen "
+         "was to meet President Trump at Windsor Castle later in the week.")
+
+
+def test_a_name_the_passage_never_mentions_is_not_supported(scorer: ModelSupportScorer) -> None:
+    # As the local LLM answered a RealTime QA dev question: the question's "according to The Daily
+    # Telegraph" and "next month" put on an older passage, kept at 0.67 (names half found)
+    cutoff = Settings(support_scorer="model").support_cutoff
+    padded, _ = scorer.best_support("Prince Philip is expected to retire from public life next month, according "
+                                    "to a report in The Daily Telegraph [1].", ROYAL)
+    right, _ = scorer.best_support("Prince Philip has largely retired from public life [1].", ROYAL)
+    assert right >= cutoff > padded
+    # a title, or another name of the same country, is not a name the passage lacks
+    assert unknown_name_factor(claim_names("President Biden spoke in Britain.", "x"),
+                               "Biden spoke in the UK on Monday.") == 1.0
+    assert unknown_name_factor(claim_names("Kamala Harris spoke.", "x"), "Biden spoke.") == UNKNOWN_NAME_FACTOR
 
 
 def test_best_support_quotes_the_sentence_of_a_seed_article(scorer: ModelSupportScorer) -> None:

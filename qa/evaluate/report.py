@@ -34,6 +34,7 @@ class QuestionRecord:
     citation_precision: float | None = None
     independent_citation_recall: float | None = None  # judged by the independent scorer, if any
     independent_citation_precision: float | None = None
+    independent_unsupported: list[str] = field(default_factory=list)  # answer sentences it did not support
     timings: dict[str, float] = field(default_factory=dict)
     as_of: str | None = None  # the date the question was asked as of (None: today)
     gold_has_answer: bool | None = None  # a gold article's text contains a gold answer

@@ -177,6 +177,7 @@ def run_eval(
                 independent_judgements = citation_judgements(answer, independent_check)
                 record.independent_citation_recall = round(citation_recall(independent_judgements), 4)
                 record.independent_citation_precision = round(citation_precision(independent_judgements), 4)
+                record.independent_unsupported = [j.sentence for j in independent_judgements if not j.supported]
                 independent_recalls.append(record.independent_citation_recall)
                 independent_precisions.append(record.independent_citation_precision)
             report.n_cited_answers += 1
