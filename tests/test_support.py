@@ -88,7 +88,8 @@ def test_a_sentence_about_the_passages_states_nothing() -> None:
         assert states_nothing(sentence), sentence
     for sentence in ("Abe died [1].", "It was 38.7C [2].", "No, Japan did not win.", "Yes.",
                      "The first passage says Abe died.",
-                     "This is based on the passage, which states that Abe died."):
+                     "This is based on the passage, which states that Abe died.",
+                     "It was confirmed by police that Abe died.", "This was stated in parliament by Kishida."):
         assert not states_nothing(sentence), sentence
 
 
