@@ -90,17 +90,18 @@ def check_answer(
     checks: list[SentenceCheck] = []
     spans: dict[int, tuple[int, int]] = {}
     sentences = split_answer(text)
-    if written:  # "Taipei allocated $19 billion. This is supported by passage [1].": [1] cites the claim
-        for before, after in zip(sentences, sentences[1:]):
-            if not before.markers and after.markers and states_nothing(after.text):
-                before.markers = list(after.markers)
-    for sentence in sentences:
+    empty = [written and states_nothing(s.text) for s in sentences]
+    # "Taipei allocated $19 billion. This is supported by passage [1].": [1] cites the claim
+    for before, after, after_empty in zip(sentences, sentences[1:], empty[1:]):
+        if after_empty and after.markers and not before.markers:
+            before.markers = list(after.markers)
+    for sentence, states_no_claim in zip(sentences, empty):
         cited = list(dict.fromkeys(sentence.markers))
+        if states_no_claim:
+            checks.append(SentenceCheck(sentence=sentence.text, cited=cited, supported_by=[], support=0.0,
+                                        action="dropped"))
+            continue
         if written:
-            if states_nothing(sentence.text):
-                checks.append(SentenceCheck(sentence=sentence.text, cited=cited, supported_by=[], support=0.0,
-                                            action="dropped"))
-                continue
             sentence = AnswerSentence(without_preamble(sentence.text), sentence.markers)
         valid = [n for n in cited if n in by_number]
         supported: dict[int, tuple[float, tuple[int, int]]] = {}
