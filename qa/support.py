@@ -66,9 +66,10 @@ _SOURCE_WORDS = frozenset(
     "cite cited quote quoted find found data detail details specific specifically not no clearly "
     "explicitly directly further specify specified indicate indicates indicated".split())
 _SOURCE_ONLY = re.compile(
-    r"^\s*(?:this|that)\s+(?:information\s+|answer\s+)?(?:is|was|comes)\s+(?:also\s+)?"
-    r"(?:based on|supported by|stated in|found in|mentioned in|taken from|confirmed by)\s+(?:\S+\s+){0,3}?"
-    r"(?:passages?|articles?|sources?|evidence|information|texts?|reports?)\b", re.IGNORECASE)
+    r"^\s*(?:this|that)\s+(?:\w+\s+)?(?:is|was|comes|can be)\s+(?:also\s+)?"
+    r"(?:based on|supported by|stated in|found in|mentioned in|taken from|confirmed by|seen in|shown in|"
+    r"inferred from)\s+(?:\S+\s+){0,3}?(?:passages?|articles?|sources?|evidence|information|texts?|reports?)\b",
+    re.IGNORECASE)
 _SOURCE_NUMBER = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]|\b(?:passages?|articles?|sources?)\s*(?:#|no\.\s*)?"
                             r"\d+(?:\s*(?:,|and|&)\s*\d+)*", re.IGNORECASE)
 

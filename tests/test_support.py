@@ -84,7 +84,8 @@ def test_a_sentence_about_the_passages_states_nothing() -> None:
                      "This information is based on passages 1 and 3.", '"', "The passages do not specify.",
                      "According to the provided articles.",
                      "This is supported by the passage from CNN quiz evidence and the statement from Inia "
-                     "Seruiratu, Fiji's minister for defense."):
+                     "Seruiratu, Fiji's minister for defense.",
+                     "This can be seen in passage,,, and.", "This percentage is supported by passage."):
         assert states_nothing(sentence), sentence
     for sentence in ("Abe died [1].", "It was 38.7C [2].", "No, Japan did not win.", "Yes.",
                      "The first passage says Abe died.",
