@@ -35,6 +35,7 @@ from qa.embed import load_embedder  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.retrieve import Retriever  # noqa: E402
 from qa.settings import Settings  # noqa: E402
+from qa.stores.base import DocumentStore  # noqa: E402
 from qa.types import Article, Chunk, Filters  # noqa: E402
 from tests.servers import milvus_server, postgres_server  # noqa: E402
 
@@ -202,7 +203,7 @@ def filtered_stats(retriever: Retriever, queries: np.ndarray, texts: list[str]) 
     return out
 
 
-def keyword_times(docstore, texts: list[str], n: int) -> list[float]:  # noqa: ANN001
+def keyword_times(docstore: DocumentStore, texts: list[str], n: int) -> list[float]:
     """Milliseconds of a store's keyword leg alone (as the retriever calls it, `n` candidates)."""
     times = []
     for text in texts:

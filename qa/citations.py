@@ -90,12 +90,12 @@ def check_answer(
     checks: list[SentenceCheck] = []
     spans: dict[int, tuple[int, int]] = {}
     sentences = split_answer(text)
-    empty = [written and states_nothing(s.text) for s in sentences]
+    no_claim = [written and states_nothing(s.text) for s in sentences]
     # "Taipei allocated $19 billion. This is supported by passage [1].": [1] cites the claim
-    for before, after, after_empty in zip(sentences, sentences[1:], empty[1:]):
-        if after_empty and after.markers and not before.markers:
+    for before, after, after_no_claim in zip(sentences, sentences[1:], no_claim[1:]):
+        if after_no_claim and after.markers and not before.markers:
             before.markers = list(after.markers)
-    for sentence, states_no_claim in zip(sentences, empty):
+    for sentence, states_no_claim in zip(sentences, no_claim):
         cited = list(dict.fromkeys(sentence.markers))
         if states_no_claim:
             checks.append(SentenceCheck(sentence=sentence.text, cited=cited, supported_by=[], support=0.0,

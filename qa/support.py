@@ -301,8 +301,11 @@ class ModelSupportScorer:
         claim = _claim_text(claim)
         probabilities = self.model.probabilities(claim, list(evidence))
         numbers = _claim_numbers(claim)
-        names = None if context is None else claim_names(claim, context)  # found once for a whole passage
-        unknown = None if names is None else unknown_name_factor(names, context or "")
+        names: set[str] | None = None
+        unknown: float | None = None
+        if context is not None:  # found once for a whole passage
+            names = claim_names(claim, context)
+            unknown = unknown_name_factor(names, context)
         scores = []
         for p, text in zip(probabilities, evidence):
             text_names = claim_names(claim, text) if names is None else names
