@@ -1,6 +1,7 @@
 """Calibrate the extractive backend's answer_threshold (and see what the answer model adds) on dev data.
 
     python bench/calibrate_answer.py --rtqa-index DIR --squad-index DIR [--limit 600]
+        [--file-order] [--absent-credits 0,0.25,0.5]
 
 Dev data only: RealTime QA questions of split "dev" with gold evidence (asked as of their date) and
 SQuAD questions of the train half (`train/train_answer_model.py` splits SQuAD by article title).
@@ -8,7 +9,8 @@ Each question is searched twice through `qa.retrieve.Retriever`: as is (answerab
 gold article(s) left out of the results (unanswerable: for SQuAD every paragraph of its Wikipedia
 article). The answer model scores the sentences of the top `answer_passages` passages, as the
 extractive backend does. Prints, per threshold, the share of answerable questions refused, of
-unanswerable ones refused, and of answers whose best sentence contains a gold answer.
+unanswerable ones refused (also over those where no passage then retrieved holds a gold answer:
+another article may answer it too), and of answers whose best sentence contains a gold answer.
 
 Build the indexes with `qa eval ... --keep-index DIR` (README, "Evaluation"):
   RealTime QA: evidence.jsonl.gz (3,601) + the first 1,000 of articles.jsonl.gz;
@@ -80,6 +82,8 @@ def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, setti
                 "gold2": len(ranked) > 1 and contains_gold(ranked[1][1], q["answers"]),
                 "gold_in_passages": any(contains_gold(h.text, q["answers"]) for h in answerable),
                 "p_unanswerable": ranked_u[0][0] if ranked_u else 0.0,
+                # another article holds the answer too: answering is right there, not a failed refusal
+                "answer_elsewhere": any(contains_gold(h.text, q["answers"]) for h in unanswerable),
             })
     return rows
 
@@ -87,14 +91,18 @@ def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, setti
 def table(name: str, rows: list[dict]) -> None:
     print(f"\n{name}: {len(rows)} questions; gold passage text holds the answer for "
           f"{sum(r['gold_in_passages'] for r in rows)}")
-    print("threshold  answerable_refused  unanswerable_refused  contains_gold  contains_gold(answer in passages)")
-    for t in [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7]:
+    unanswered = [r for r in rows if not r["answer_elsewhere"]]
+    print("threshold  answerable_refused  unanswerable_refused (no passage holds it)  contains_gold  "
+          "contains_gold(answer in passages)")
+    for t in [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.32, 0.34, 0.36, 0.38, 0.4, 0.45, 0.5, 0.6, 0.7]:
         answered = [r for r in rows if r["p"] >= t]
         with_gold = [r for r in rows if r["gold_in_passages"]]
         cg = sum(r["gold1"] for r in answered) / len(rows)
         cg_in = sum(r["gold1"] for r in with_gold if r["p"] >= t) / max(len(with_gold), 1)
+        refused_u = sum(r["p_unanswerable"] < t for r in unanswered) / max(len(unanswered), 1)
         print(f"{t:9.2f}  {1 - len(answered) / len(rows):18.3f}  "
-              f"{sum(r['p_unanswerable'] < t for r in rows) / len(rows):20.3f}  {cg:13.3f}  {cg_in:10.3f}")
+              f"{sum(r['p_unanswerable'] < t for r in rows) / len(rows):20.3f} ({refused_u:.3f} of {len(unanswered)})"
+              f"  {cg:13.3f}  {cg_in:10.3f}")
     for t2 in [0.3, 0.5, 0.7, 0.8, 0.9]:
         gain = sum((not r["gold1"]) and r["gold2"] and r["p2"] >= t2 for r in rows)
         extra = sum(r["p2"] >= t2 for r in rows)
@@ -129,6 +137,12 @@ def main() -> None:
     parser.add_argument("--rtqa-index", type=Path)
     parser.add_argument("--squad-index", type=Path)
     parser.add_argument("--limit", type=int, default=600)
+    parser.add_argument("--file-order", action="store_true",
+                        help="RealTime QA: the first --limit dev questions in file order, not a shuffle (the first "
+                             "300 are those the answer model's stage 3 never trained on)")
+    parser.add_argument("--absent-credits", default=None, metavar="LIST",
+                        help="comma-separated QA_ABSENT_NAME_CREDIT values, one table each "
+                             "(default: the setting)")
     parser.add_argument("--squad-trained", type=int, default=2200,
                         help="--squad-questions of the training run: those questions are left out")
     parser.add_argument("--write-squad-halves", type=Path, metavar="DIR",
@@ -138,14 +152,24 @@ def main() -> None:
     if args.write_squad_halves:
         write_squad_halves(args.write_squad_halves, args.squad_trained)
         return
-    settings = Settings.from_env()
+    base = Settings.from_env()
+    credits = ([float(c) for c in args.absent_credits.split(",")] if args.absent_credits
+               else [base.absent_name_credit])
+    for credit in credits:
+        calibrate(args, base.replace(absent_name_credit=credit))
+
+
+def calibrate(args: argparse.Namespace, settings: Settings) -> None:
+    """The tables of one setting of the extractive backend."""
+    credit = settings.absent_name_credit
     rng = random.Random(7)
     if args.rtqa_index:
         questions = [q for q in read_jsonl(EVAL / "realtimeqa" / "questions.jsonl.gz")
-                     if q["split"] == "dev" and q["gold_ids"]]
-        rng.shuffle(questions)
+                     if q["split"] == "dev" and q["gold_ids"] and q["answers"]]
+        if not args.file_order:
+            rng.shuffle(questions)
         rows = measure(args.rtqa_index, questions[: args.limit], lambda q: set(q["gold_ids"]), True, settings)
-        table("RealTime QA dev (as of question dates)", rows)
+        table(f"RealTime QA dev (as of question dates), absent name credit {credit}", rows)
     if args.squad_index:
         _, questions, paragraphs = squad_questions(args.squad_trained)
         by_title: dict[str, set[str]] = {}
@@ -154,8 +178,7 @@ def main() -> None:
         rng.shuffle(questions)
         rows = measure(args.squad_index, questions[: args.limit],
                        lambda q: by_title[paragraphs[q["gold_ids"][0]]], False, settings)
-        table("SQuAD train half", rows)
-
+        table(f"SQuAD train half, absent name credit {credit}", rows)
 
 if __name__ == "__main__":
     main()

@@ -158,12 +158,14 @@ class Answerer:
     def _answers(self, question: str, checked: CheckedAnswer, passages: list[Passage]) -> bool:
         """Whether some supported sentence, read with the quote that supports it, is relevant to
         the question: a model that strays (or pads with a passage sentence beside the point) has
-        not answered it, while a terse "By 7.2% [1]." is judged with its quote."""
+        not answered it, while a terse "By 7.2% [1]." is judged with its quote. A name of the
+        question its passage lacks counts as it does for the extractive backend (absent_name_credit)."""
         quotes = {c.marker: c.quote for c in checked.citations}
         kept = [c for c in checked.checks if c.action != "dropped"]
         texts = [" ".join([c.sentence, *(quotes[n] for n in c.supported_by if n in quotes)]) for c in kept]
         contexts = ["\n".join(f"{p.title}\n{p.text}" for p in passages if p.number in c.supported_by) for c in kept]
-        relevance = relevance_scores(self.embedder, question, texts, contexts, place_names=True)
+        relevance = relevance_scores(self.embedder, question, texts, contexts, place_names=True,
+                                     absent_credit=self.settings.absent_name_credit)
         return max(relevance, default=0.0) >= self.settings.refusal_threshold
 
     def standalone_question(self, request: AskRequest, backend: Backend) -> str:

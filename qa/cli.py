@@ -437,6 +437,10 @@ def print_eval_report(result: Any, title: str) -> None:
         ("refusals", "unanswerable refused", result.unanswerable_refused, f"{result.n_unanswerable} questions"),
         ("", "answerable refused", result.answerable_refused, f"{result.n_answerable} questions"),
         ("", "gold left out: refused", result.left_out_refused, f"{result.n_left_out} questions"),
+        ("", "  no passage holds it: refused", result.left_out_unanswered_refused,
+         f"{result.n_left_out_unanswered} questions"),
+        ("", "  another passage does: answered", result.left_out_elsewhere_answered,
+         f"{result.n_left_out - result.n_left_out_unanswered} questions"),
     ]
     for i, (group, metric, value, over) in enumerate(rows):
         last_of_group = i + 1 < len(rows) and rows[i + 1][0] != ""

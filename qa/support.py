@@ -29,6 +29,7 @@ import numpy as np
 
 from qa.chunk import split_sentences
 from qa.embed import Embedder
+from qa.places import elsewhere, listed_places, places_in
 
 if TYPE_CHECKING:
     from qa.settings import Settings
@@ -395,12 +396,12 @@ def sentence_windows(text: str, max_sentences: int = 2) -> list[tuple[int, int]]
 
 def relevance_scores(
     embedder: Embedder, question: str, texts: Sequence[str], contexts: Sequence[str] | None = None,
-    *, place_names: bool = False,
+    *, place_names: bool = False, absent_credit: float = 0.0,
 ) -> list[float]:
     """How well each text answers `question`, in [0, 1]: 0.7 x embedding cosine + 0.3 x the
     share of the question's content words it contains, scaled down when the names the question
     asks about (Japan, the Federal Reserve...) are missing from the text's context (its passage;
-    `place_names`: as `name_coverage`). The refusal threshold applies to this."""
+    `place_names`, `absent_credit`: as `name_coverage`). The refusal threshold applies to this."""
     if not texts:
         return []
     vectors = embedder.encode([question, *texts])
@@ -408,7 +409,7 @@ def relevance_scores(
     contexts = texts if contexts is None else contexts
     return [
         float(np.clip(0.7 * float(cos) + 0.3 * lexical_recall(question, text), 0.0, 1.0))
-        * name_coverage(question, context, place_names=place_names)
+        * name_coverage(question, context, place_names=place_names, absent_credit=absent_credit)
         for text, cos, context in zip(texts, cosines, contexts)
     ]
 
@@ -449,16 +450,30 @@ def question_names(question: str) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(names))
 
 
-def name_coverage(question: str, context: str, *, place_names: bool = False) -> float:
+def name_coverage(question: str, context: str, *, place_names: bool = False, absent_credit: float = 0.0) -> float:
     """1.0 when every name in the question occurs in `context`, down to 0.4 when none does. A name
     of several words counts when one of them occurs ("Mick Lynch" when the text says "Lynch").
     `place_names`: a country counts under its other names too ("Britain" when the text says "UK");
     the check of written answers uses them, the extractive backend does not: on its calibrated
-    threshold they made off-topic UK sentences outrank the answer (bench/README.md)."""
+    threshold they made off-topic UK sentences outrank the answer (bench/README.md).
+    `absent_credit`: how much a name the context lacks still counts, unless it is a place and the
+    context names another place instead ("Japan" asked, "Taiwan" said): a news extract often
+    leaves out what its reader knows ("Walmart is cutting prices" for "Which major US retailer")."""
     names = question_names(question)
     if not names:
         return 1.0
-    found = sum(1 for name in names if any(_mentions(context, word, place_names) for word in name))
+    found = 0.0
+    named: set[str] | None = None  # the places the context names that the question does not
+    for name in names:
+        if any(_mentions(context, word, place_names) for word in name):
+            found += 1
+        elif absent_credit > 0:
+            place = " ".join(name)
+            if place in listed_places():
+                named = places_in(context) - places_in(question) if named is None else named
+                if any(elsewhere(place, other) for other in named):
+                    continue
+            found += absent_credit
     return 0.4 + 0.6 * found / len(names)
 
 

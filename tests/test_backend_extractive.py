@@ -73,3 +73,23 @@ def test_only_the_first_passages_are_scored(settings: Settings, embedder: Embedd
     backend = ExtractiveBackend(settings.replace(answer_passages=1), embedder, answer_model)
     ranked = backend.rank_sentences(_request("Who is Taiwan's Vice Foreign Minister?", KOO, WU))
     assert {number for _, number, _ in ranked} == {1}  # the answer is in passage 2, which is not read
+
+
+WALMART = ("Walmart is cutting prices and marking down products because the company has too many items "
+           "sitting on store shelves.")
+
+
+def test_an_extract_that_leaves_out_a_name_the_reader_knows_is_answered(
+    settings: Settings, embedder: Embedder, answer_model: AnswerModel,
+) -> None:
+    # "US" is not in the extract; it names no other place either, so the answer stands
+    question = "Which major US retailer announced this week it is slashing prices on clothing and other products?"
+    answer = ExtractiveBackend(settings, embedder, answer_model).complete(_request(question, WALMART))
+    assert answer.startswith("Walmart is cutting prices") and answer.endswith("[1].")
+    # without the credit, the missing name alone refused it (RealTime QA dev 20220729_0)
+    strict = ExtractiveBackend(settings.replace(absent_name_credit=0.0), embedder, answer_model)
+    assert strict.complete(_request(question, WALMART)) == REFUSAL
+
+
+def test_a_passage_about_another_place_does_not_answer(backend: ExtractiveBackend) -> None:
+    assert backend.complete(_request("How much will Japan increase its defense spending?", KOO)) == REFUSAL

@@ -382,6 +382,12 @@ def test_run_eval_leaves_the_gold_out_and_asks_again() -> None:
     assert report.n_left_out == 2 and report.left_out_refused == 0.5  # q2's canned answer is a refusal
     assert report.records[0].refused_without_gold is False and report.records[1].refused_without_gold is True
     assert report.to_dict()["refusals"]["gold_left_out_refused"] == 0.5
+    # split by what the passages then retrieved hold: q1's canned passage still holds "7.2 percent"
+    # (another article with the answer: answering it is right), q2's holds no "Andy Hunter"
+    assert [r.answer_elsewhere for r in report.records[:2]] == [True, False]
+    assert report.n_left_out_unanswered == 1 and report.left_out_unanswered_refused == 1.0
+    assert report.left_out_elsewhere_answered == 1.0
+    assert report.to_dict()["refusals"]["gold_left_out_unanswered_refused"] == 1.0
 
 
 def test_run_eval_writes_records_as_it_goes_and_reports_what_it_asked(tmp_path: Path) -> None:

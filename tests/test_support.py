@@ -143,6 +143,43 @@ def test_name_coverage_counts_a_name_when_one_of_its_words_occurs() -> None:
     assert name_coverage("What did the union say?", "Anything.") == 1.0
 
 
+def test_name_coverage_credits_an_absent_name_unless_another_place_stands_in_its_stead() -> None:
+    from qa.support import name_coverage
+
+    # a news extract leaves out what its reader knows: half the name's weight still counts
+    retailer = "Which major US retailer is slashing prices on clothing?"
+    assert name_coverage(retailer, "Walmart is cutting prices.", absent_credit=0.5) == pytest.approx(0.7)
+    assert name_coverage(retailer, "Walmart is cutting prices.") == pytest.approx(0.4)
+    lynch = "What did Mick Lynch say?"
+    assert name_coverage(lynch, "The union leader said no.", absent_credit=0.5) == pytest.approx(0.7)
+    # ... but a passage about another place is not about the one asked
+    japan = "How much will Japan increase its defense spending?"
+    assert name_coverage(japan, "Taiwan's spending on defence has increased.", absent_credit=0.5) == pytest.approx(0.4)
+    assert name_coverage(retailer, "Tesco is the UK's biggest retailer.", absent_credit=0.5) == pytest.approx(0.4)
+    # a place the question names too is not another place; a person is not a place
+    assert name_coverage("Did Japan and Korea meet?", "Korea said they met.", absent_credit=0.5) == pytest.approx(0.85)
+    assert name_coverage(lynch, "Taiwan said no.", absent_credit=0.5) == pytest.approx(0.7)
+    assert name_coverage(japan, "Tokyo said so.", absent_credit=1.0) == 1.0
+    # nor is the same place by another name, or a place inside it
+    gas = "Where in the US is it illegal to pump your own gas?"
+    assert name_coverage(gas, "In New Jersey and Oregon it is illegal.", absent_credit=0.5) == pytest.approx(0.7)
+    assert name_coverage(gas, "In Mexico it is illegal.", absent_credit=0.5) == pytest.approx(0.4)
+    assert name_coverage("Is Britain hot?", "The UK is hot.", absent_credit=0.5) == pytest.approx(0.7)
+
+
+def test_places_are_found_whole_and_longest_first() -> None:
+    from qa.places import elsewhere, listed_places, places_in
+
+    assert places_in("New Mexico and Mexico border Texas.") == {"New Mexico", "Mexico", "Texas"}
+    assert places_in("Omani and Japanese officials met in the UK.") == {"UK"}  # adjectives are not places
+    assert places_in("Chad Smith flew from Washington.") == set()  # left out: more often a name or a dateline
+    places = listed_places()
+    assert {"Japan", "US", "United States", "California", "European Union"} <= places.keys()
+    assert (places["US"].same, places["Texas"].within, places["Japan"].same) == ("United States",) * 2 + ("Japan",)
+    assert elsewhere("US", "Mexico") and not elsewhere("US", "Texas") and not elsewhere("Britain", "UK")
+    assert elsewhere("Texas", "Ohio") and elsewhere("Texas", "US")  # the US is more than Texas
+
+
 def test_name_coverage_knows_a_country_by_its_other_names() -> None:
     from qa.support import name_coverage
 

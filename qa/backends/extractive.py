@@ -31,6 +31,7 @@ class ExtractiveBackend:
         self.model = model if self.weight > 0 else None
         self.embedder = embedder
         self.threshold = settings.answer_threshold
+        self.absent_credit = settings.absent_name_credit
         self.second_ratio = settings.answer_second_ratio
         self.max_passages = settings.answer_passages
 
@@ -51,14 +52,17 @@ class ExtractiveBackend:
         if not candidates:
             return []
         relevance = relevance_scores(self.embedder, request.question, [text for _, _, text in candidates],
-                                     [f"{passages[i].title}\n{passages[i].text}" for i, _, _ in candidates])
+                                     [f"{passages[i].title}\n{passages[i].text}" for i, _, _ in candidates],
+                                     absent_credit=self.absent_credit)
         probability = dict.fromkeys(((i, span) for i, span, _ in candidates), 0.0)
         if self.model is not None:
             for score in self.model.score(request.question, [p.text for p in passages]):
                 probability[(score.passage, score.span)] = score.probability
         # relevance is already scaled down when the passage misses the names the question asks about;
-        # so is the model's probability: "How much will Japan spend?" is not answered about Taiwan
-        coverage = [name_coverage(request.question, f"{p.title}\n{p.text}") for p in passages]
+        # so is the model's probability: "How much will Japan spend?" is not answered about Taiwan.
+        # A missing name costs less when the passage names no other place (absent_credit).
+        coverage = [name_coverage(request.question, f"{p.title}\n{p.text}", absent_credit=self.absent_credit)
+                    for p in passages]
         ranked = [
             (round((1 - self.weight) * rel + self.weight * probability[(i, span)] * coverage[i], 4),
              passages[i].number, text)

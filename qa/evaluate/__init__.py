@@ -34,7 +34,8 @@ Metrics (pure functions below, averaged over the questions they apply to):
   - refusals: share of unanswerable questions refused, share of answerable questions refused, and
     with `leave_out_gold`, the share of answerable questions refused when asked again with their
     gold article(s) left out of the results (unanswerable by construction, except where another
-    article holds the answer too).
+    article holds the answer too), and that share split: refused over the questions where no
+    passage then retrieved holds a gold answer, answered with a gold answer over the others.
   - latency: p50 and p95 of every stage in `Answer.timings` (total_ms included).
 
 Support ("does this evidence support this claim") is the scorer the answers are checked with

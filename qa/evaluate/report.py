@@ -40,6 +40,8 @@ class QuestionRecord:
     gold_has_answer: bool | None = None  # a gold article's text contains a gold answer
     refused_without_gold: bool | None = None  # asked again with the gold left out (leave_out_gold)
     answer_without_gold: str | None = None
+    # another retrieved article holds a gold answer too: answering it is right, not a failed refusal
+    answer_elsewhere: bool | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)  # what the answer was drawn from
     # every sentence the model wrote, what it cited, its support score and the check's action
     # (kept, recited, dropped): why an LLM answer lost a sentence, or was refused
@@ -78,6 +80,9 @@ class EvalReport:
     contains_gold_gold_has_answer: float | None = None  # contains gold over those
     n_left_out: int = 0  # answerable questions asked again without their gold article(s)
     left_out_refused: float | None = None
+    n_left_out_unanswered: int = 0  # of those, none of the passages then retrieved holds a gold answer
+    left_out_unanswered_refused: float | None = None  # refused over those: the honest unanswerable figure
+    left_out_elsewhere_answered: float | None = None  # the others: answered with a gold answer
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     split: str | None = None  # what the run asked: the split, as-of mode and limit
@@ -102,7 +107,10 @@ class EvalReport:
                           "independent_precision": self.independent_citation_precision},
             "refusals": {"unanswerable_refused": self.unanswerable_refused, "n_unanswerable": self.n_unanswerable,
                          "answerable_refused": self.answerable_refused, "n_answerable": self.n_answerable,
-                         "gold_left_out_refused": self.left_out_refused, "n_gold_left_out": self.n_left_out},
+                         "gold_left_out_refused": self.left_out_refused, "n_gold_left_out": self.n_left_out,
+                         "gold_left_out_unanswered_refused": self.left_out_unanswered_refused,
+                         "n_gold_left_out_unanswered": self.n_left_out_unanswered,
+                         "gold_left_out_answered_elsewhere": self.left_out_elsewhere_answered},
         }
 
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:

@@ -104,6 +104,8 @@ def run_eval(
     gold_index = index if index is not None else getattr(answerer, "index", None)
     contained_where_present: list[float] = []
     refused_left_out: list[float] = []
+    refused_unanswered: list[float] = []  # left out, and no passage then retrieved holds a gold answer
+    answered_elsewhere: list[float] = []  # left out, another passage holds it: answered with it?
     started = time.perf_counter()
     depth = max(k, NDCG_K)
     retrieval: dict[str, list[float]] = {"recall": [], "answer_recall": [], "rr": [], "ndcg": []}
@@ -163,6 +165,13 @@ def run_eval(
                 record.refused_without_gold = without.refused
                 record.answer_without_gold = without.answer
                 refused_left_out.append(float(without.refused))
+                if question.answers:
+                    record.answer_elsewhere = any(contains_gold(p.text, question.answers) for p in without.passages)
+                    if record.answer_elsewhere:
+                        answered_elsewhere.append(float(
+                            not without.refused and contains_gold(without.answer, question.answers)))
+                    else:
+                        refused_unanswered.append(float(without.refused))
         if not answer.refused:
             judgements = citation_judgements(answer, check)
             record.citation_recall = round(citation_recall(judgements), 4)
@@ -213,6 +222,9 @@ def run_eval(
     report.contains_gold_gold_has_answer = mean_or_none(contained_where_present)
     report.n_left_out = len(refused_left_out)
     report.left_out_refused = mean_or_none(refused_left_out)
+    report.n_left_out_unanswered = len(refused_unanswered)
+    report.left_out_unanswered_refused = mean_or_none(refused_unanswered)
+    report.left_out_elsewhere_answered = mean_or_none(answered_elsewhere)
     report.latency_ms = latency_summary([r.timings for r in report.records])
     report.seconds = time.perf_counter() - started
     return report
