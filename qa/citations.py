@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from qa.answer_types import Citation, SentenceAction, SentenceCheck
 from qa.backends.base import Passage
 from qa.chunk import is_abbreviation
-from qa.support import SupportScorer, states_nothing, without_preamble
+from qa.support import SupportScorer, states_nothing, without_preamble, without_unstated_times
 
 # One marker group: [1] or [1, 2]; adjacent groups ([1][3]) are parsed one by one.
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -83,7 +83,8 @@ def check_answer(
     `written`: the answer was written by a model, not quoted. Its sentences that state nothing
     ("This is supported by passage [2].", a stray quotation mark) are dropped unscored, their
     markers given to the sentence before when it has none; a kept sentence loses its lead-in
-    about the passages ("Based on the provided articles, ").
+    about the passages ("Based on the provided articles, ") and the times relative to today that
+    its cited passages do not state ("this week", copied from the question).
     """
     by_number = {p.number: p for p in passages}
     kept_sentences: list[str] = []
@@ -101,9 +102,11 @@ def check_answer(
             checks.append(SentenceCheck(sentence=sentence.text, cited=cited, supported_by=[], support=0.0,
                                         action="dropped"))
             continue
-        if written:
-            sentence = AnswerSentence(without_preamble(sentence.text), sentence.markers)
         valid = [n for n in cited if n in by_number]
+        if written:
+            evidence = "\n".join(by_number[n].text for n in valid) or "\n".join(p.text for p in passages)
+            sentence = AnswerSentence(without_unstated_times(without_preamble(sentence.text), evidence),
+                                      sentence.markers)
         supported: dict[int, tuple[float, tuple[int, int]]] = {}
         best_seen = 0.0  # a dropped sentence reports how close it came
         for number in valid:

@@ -83,6 +83,32 @@ def without_preamble(claim: str) -> str:
     return stripped[:1].upper() + stripped[1:] if stripped != claim else claim
 
 
+# When, relative to the asker's day: a model copies it from the question ("What did Ford recall
+# this week?") into a sentence whose passage never says when.
+_RELATIVE_TIME = re.compile(
+    r"(?P<before>,\s*)?\b(?P<phrase>(?:(?:earlier |later )?(?:this|last|next|past) (?:week|weekend|month|year)|"
+    r"recently|on (?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)))\b(?!['’]s)(?P<after>\s*,(?=\s))?",
+    re.IGNORECASE)
+
+
+def without_unstated_times(claim: str, evidence: str) -> str:
+    """The claim without the times relative to today ("this week", "recently", "on Tuesday") that
+    `evidence` does not state: "Ford recalled 2.9 million vehicles this week." says more than a
+    passage that only reports the recall."""
+    def unstated(match: re.Match[str]) -> str:
+        phrase = re.sub(r"^on ", "", match["phrase"], flags=re.IGNORECASE)  # "Tuesday" states "on Tuesday"
+        if re.search(rf"\b{re.escape(phrase)}\b", evidence, re.IGNORECASE):
+            return match.group()
+        # "toys this week, saying" keeps its comma; "This week, Moldova" and ", this week," do not
+        return "," if match["after"] and not match["before"] and claim[:match.start()].strip() else " "
+
+    stripped = _RELATIVE_TIME.sub(unstated, claim)
+    if stripped == claim:
+        return claim
+    stripped = re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", stripped)).strip()
+    return stripped[:1].upper() + stripped[1:]
+
+
 def states_nothing(sentence: str) -> bool:
     """Whether a written sentence makes no claim of its own: no content word at all (a stray
     quotation mark), only words about the passages ("This is supported by passage [2]."), or

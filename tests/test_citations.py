@@ -120,6 +120,18 @@ def test_a_written_answer_loses_its_sentences_about_the_passages(scorer: Lexical
     assert quoted.checks[0].support > 0.0
 
 
+def test_a_written_answer_loses_the_times_its_cited_passage_does_not_state(scorer: LexicalSemanticScorer) -> None:
+    # "this week" came from the question; passage [1] says "this year", passage [3] "on Monday"
+    checked = check_answer("China announced this week a 7.2 percent rise this year [1]. It rained in Oslo on "
+                           "Monday [3].", passages(), scorer, 0.5, written=True)
+    assert [c.sentence for c in checked.checks] == ["China announced a 7.2 percent rise this year.",
+                                                    "It rained in Oslo on Monday."]
+    assert checked.text == "China announced a 7.2 percent rise this year [1]. It rained in Oslo on Monday [3]."
+    # what the model quoted is its own
+    quoted = check_answer("China announced this week a 7.2 percent rise [1].", passages(), scorer, 0.0)
+    assert quoted.checks[0].sentence == "China announced this week a 7.2 percent rise."
+
+
 def test_altered_number_is_not_supported(scorer: LexicalSemanticScorer) -> None:
     right, wrong = scorer.scores("China will increase defense spending by 7.2 percent.", [ARTICLE]), scorer.scores(
         "China will increase defense spending by 12 percent.", [ARTICLE])

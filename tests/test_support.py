@@ -79,6 +79,28 @@ def test_an_llm_lead_in_about_its_sources_is_not_part_of_the_claim() -> None:
     assert without_preamble("This is how Abe died.") == "This is how Abe died."
 
 
+def test_a_time_relative_to_today_the_evidence_does_not_state_is_not_part_of_the_claim() -> None:
+    from qa.support import without_unstated_times
+
+    # the local LLM copies "this week" from the question (RealTime QA dev answers)
+    assert without_unstated_times("Ford recalled 2.9 million vehicles this week.", "Ford is recalling 2.9 million "
+                                  "vehicles.") == "Ford recalled 2.9 million vehicles."
+    assert without_unstated_times("The CDC announced this week it has activated a centre.", "The CDC activated a "
+                                  "centre.") == "The CDC announced it has activated a centre."
+    assert without_unstated_times("This week, Moldova was recommended.", "Moldova.") == "Moldova was recommended."
+    assert without_unstated_times("Saudi Arabia banned toys this week, saying they harm.", "Saudi Arabia banned "
+                                  "toys.") == "Saudi Arabia banned toys, saying they harm."
+    assert without_unstated_times("The PM said, this week, that it stays.", "x") == "The PM said that it stays."
+    # a time the evidence states stays, "on Tuesday" included when it says "Tuesday"
+    stated = "China will raise spending by 7.2 percent this year."
+    assert without_unstated_times(stated, stated) == stated
+    retired = "Whitworth announced his retirement on Tuesday, at 40."
+    assert without_unstated_times(retired, "He announced his retirement Tuesday.") == retired
+    assert without_unstated_times(retired, "He retired.") == "Whitworth announced his retirement, at 40."
+    # a possessive is what the sentence is about, not when
+    assert without_unstated_times("Last week's storm hit Texas.", "A storm.") == "Last week's storm hit Texas."
+
+
 def test_a_sentence_about_the_passages_states_nothing() -> None:
     for sentence in ("This is supported by passage.", "This is supported by passage [2].",
                      "This information is based on passages 1 and 3.", '"', "The passages do not specify.",

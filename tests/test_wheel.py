@@ -73,7 +73,7 @@ def test_the_wheel_carries_prompts_seeds_and_models(wheel: Path) -> None:
         assert f"qa/_prompts/{prompt.name}" in names
     for seed in (ROOT / "seeds").iterdir():
         assert f"qa/_seeds/{seed.name}" in names
-    assert "qa/static/widget.js" in names
+    assert "qa/static/widget.js" in names and "qa/places.txt" in names
     for model in ("minilm-l6-int8", "answer-minilm-int8", "support-minilm-int8"):
         assert f"qa/models/{model}/model.onnx" in names and f"qa/models/{model}/tokenizer.json" in names
     assert not [name for name in names if name.startswith(("tests/", "bench/", "prompts/", "seeds/"))]
