@@ -440,7 +440,7 @@ def print_eval_report(result: Any, title: str) -> None:
         ("", "  no passage holds it: refused", result.left_out_unanswered_refused,
          f"{result.n_left_out_unanswered} questions"),
         ("", "  another passage does: answered", result.left_out_elsewhere_answered,
-         f"{result.n_left_out - result.n_left_out_unanswered} questions"),
+         f"{result.n_left_out_elsewhere} questions"),
     ]
     for i, (group, metric, value, over) in enumerate(rows):
         last_of_group = i + 1 < len(rows) and rows[i + 1][0] != ""

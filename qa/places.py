@@ -13,10 +13,9 @@ PLACES_FILE = Path(__file__).with_name("places.txt")
 
 @dataclass(frozen=True)
 class Place:
-    """A listed place: `name` as written, the place it names (`same`: "US" names the United
-    States) and the one it lies inside (`within`: Texas in the United States), if any."""
+    """A listed place: the place its name names (`same`: "US" names the United States) and the one
+    it lies inside (`within`: Texas in the United States), if any."""
 
-    name: str
     same: str
     within: str | None = None
 
@@ -29,7 +28,7 @@ def listed_places() -> dict[str, Place]:
         if not line.strip() or line.startswith("#"):
             continue
         name, relation, other = _parse(line)
-        places[name] = Place(name, other if relation == "=" else name, other if relation == "<" else None)
+        places[name] = Place(other if relation == "=" else name, other if relation == "<" else None)
     return places
 
 
@@ -46,9 +45,11 @@ def _pattern() -> re.Pattern[str]:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(name) for name in names) + r")(?!\w)")
 
 
-def places_in(text: str) -> set[str]:
-    """The place names `text` mentions, case and all as listed ("Japan", "New York", "UK")."""
-    return set(_pattern().findall(text))
+@functools.lru_cache(maxsize=256)
+def places_in(text: str) -> frozenset[str]:
+    """The place names `text` mentions, case and all as listed ("Japan", "New York", "UK"). Cached:
+    the extractive backend asks it of the same passage for each of its sentences."""
+    return frozenset(_pattern().findall(text))
 
 
 def elsewhere(asked: str, named: str) -> bool:

@@ -489,7 +489,7 @@ def name_coverage(question: str, context: str, *, place_names: bool = False, abs
     if not names:
         return 1.0
     found = 0.0
-    named: set[str] | None = None  # the places the context names that the question does not
+    named: frozenset[str] | None = None  # the places the context names that the question does not
     for name in names:
         if any(_mentions(context, word, place_names) for word in name):
             found += 1

@@ -82,7 +82,8 @@ class EvalReport:
     left_out_refused: float | None = None
     n_left_out_unanswered: int = 0  # of those, none of the passages then retrieved holds a gold answer
     left_out_unanswered_refused: float | None = None  # refused over those: the honest unanswerable figure
-    left_out_elsewhere_answered: float | None = None  # the others: answered with a gold answer
+    n_left_out_elsewhere: int = 0  # of those, another passage then retrieved holds a gold answer
+    left_out_elsewhere_answered: float | None = None  # answered with a gold answer over those
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
     split: str | None = None  # what the run asked: the split, as-of mode and limit
@@ -110,7 +111,8 @@ class EvalReport:
                          "gold_left_out_refused": self.left_out_refused, "n_gold_left_out": self.n_left_out,
                          "gold_left_out_unanswered_refused": self.left_out_unanswered_refused,
                          "n_gold_left_out_unanswered": self.n_left_out_unanswered,
-                         "gold_left_out_answered_elsewhere": self.left_out_elsewhere_answered},
+                         "gold_left_out_answered_elsewhere": self.left_out_elsewhere_answered,
+                         "n_gold_left_out_elsewhere": self.n_left_out_elsewhere},
         }
 
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:

@@ -224,6 +224,7 @@ def run_eval(
     report.left_out_refused = mean_or_none(refused_left_out)
     report.n_left_out_unanswered = len(refused_unanswered)
     report.left_out_unanswered_refused = mean_or_none(refused_unanswered)
+    report.n_left_out_elsewhere = len(answered_elsewhere)
     report.left_out_elsewhere_answered = mean_or_none(answered_elsewhere)
     report.latency_ms = latency_summary([r.timings for r in report.records])
     report.seconds = time.perf_counter() - started
