@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from qa.places import listed_places
 from qa.support import question_names
 
 _ELLIPSIS = re.compile(
@@ -43,10 +44,12 @@ def standalone(question: str, previous: str | None) -> str:
         if rewritten:
             return rewritten
     pronoun = _PRONOUN.search(question)
-    # "it" and "them" are often the question's own subject; "he" and "her" rarely are
-    if pronoun and (pronoun.group(1).lower() in _PERSONAL or not question_names(question)):
-        antecedent = _antecedent(previous)
-        if antecedent:
+    if pronoun:
+        personal = pronoun.group(1).lower() in _PERSONAL
+        # "it" and "them" are often the question's own subject; "he" and "her" rarely are
+        antecedent = _antecedent(previous) if personal or not question_names(question) else None
+        # "he" is not China: a person the previous question does not name is left unresolved
+        if antecedent and not (personal and antecedent in listed_places()):
             return _PRONOUN.sub(lambda m: _replace_pronoun(m, antecedent), question, count=1)
     return question
 

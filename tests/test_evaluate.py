@@ -90,12 +90,15 @@ def test_normalize_answer_is_squad_normalization() -> None:
     assert normalize_answer("An F-35, a jet") == "f35 jet"
     assert normalize_answer("$19 Billion.") == "19 billion"
     assert normalize_answer("Theater and anthem") == "theater and anthem"  # only whole articles go
+    assert normalize_answer("Japan’s volcano, Macy's") == "japan volcano macy"  # possessives go whole
 
 
 def test_contains_gold_matches_normalized_words() -> None:
     answer = "China will increase its defense spending by 7.2 percent this year [1]."
     assert contains_gold(answer, ["7.2 percent"])
     assert contains_gold(answer, ["nothing", "7.2 Percent."])
+    assert contains_gold("Japan’s Sakurajima volcano erupted [1].", ["Japan"])
+    assert not contains_gold("Japanese officials said [1].", ["Japan"])
     assert not contains_gold(answer, ["8 percent"])
     assert not contains_gold("Big business deals [1].", ["US"])  # not inside another word
     assert contains_gold("Taipei allocated a record $19 billion [2].", ["19 billion"])

@@ -45,5 +45,11 @@ def test_a_question_that_stands_alone_is_left_alone(question: str) -> None:
     assert standalone(question, CHINA) == question
 
 
+def test_a_person_pronoun_never_points_back_to_a_country() -> None:
+    # the previous question names no person: "he" is someone the reader has in mind, not China
+    assert standalone("What did he say?", CHINA) == "What did he say?"
+    assert standalone("Who leads it?", CHINA) == "Who leads China?"
+
+
 def test_without_a_previous_question_nothing_changes() -> None:
     assert standalone("and Taiwan's?", None) == "and Taiwan's?"

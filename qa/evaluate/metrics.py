@@ -69,10 +69,15 @@ def _is_punctuation(char: str) -> bool:
     return char in string.punctuation or unicodedata.category(char).startswith("P")
 
 
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalization: lowercase, remove punctuation (ASCII and Unicode, e.g. curly quotes),
-    remove the articles a/an/the, collapse whitespace."""
-    text = "".join(c for c in text.lower() if not _is_punctuation(c))
+    remove the articles a/an/the, collapse whitespace. One step more: a possessive 's goes first,
+    so that "Japan’s Sakurajima volcano" contains the answer "Japan" (SQuAD's "japans" did not)."""
+    text = _POSSESSIVE.sub("", text.lower())
+    text = "".join(c for c in text if not _is_punctuation(c))
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
