@@ -30,6 +30,7 @@ import torch
 from tokenizers import Tokenizer
 
 from qa.answer_model import MAX_LENGTH
+from train.onnx_init import state_dict_from_onnx
 from train.train_answer_model import (
     SEED,
     AnswerNet,
@@ -130,7 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lists", type=Path, nargs="+", required=True)
     parser.add_argument("--probe", type=Path, nargs="*", default=[], help="held-out dev lists for the metrics")
-    parser.add_argument("--init", type=Path, default=None, help="a stage 1-2 checkpoint")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="a stage 1-2 checkpoint (.pt), or a shipped int8 model.onnx to continue from")
     parser.add_argument("--out", type=Path, default=Path("qa/models/answer-minilm-int8"))
     parser.add_argument("--checkpoint", type=Path, default=Path("train/answer-lists.pt"))
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -155,7 +157,11 @@ def main() -> None:
     print(f"{len(rows)} training lists, {len(probe)} probe lists", flush=True)
 
     model = AnswerNet(base)
-    if args.init is not None:
+    if args.init is not None and args.init.suffix == ".onnx":
+        state = model.state_dict()  # the pooler, which the head does not use, stays the base's
+        state.update(state_dict_from_onnx(args.init))
+        model.load_state_dict(state)
+    elif args.init is not None:
         model.load_state_dict(torch.load(args.init))
     if args.freeze_layers:
         frozen = [model.encoder.embeddings, *model.encoder.encoder.layer[: args.freeze_layers]]

@@ -1,0 +1,56 @@
+"""Float weights recovered from a dynamically quantized int8 answer model (`qa/models/answer-minilm-int8`),
+as a state dict for `train.train_answer_model.AnswerNet`: a later training stage can start from the
+shipped model when the float checkpoint of the stage before is gone. Each int8 weight becomes
+(q - zero point) x scale, per output channel for the linear layers, per tensor for the embeddings;
+the rounding (at most half a quantization step) is the only difference from the float weights.
+
+    PYTHONPATH=. python train/onnx_init.py qa/models/answer-minilm-int8/model.onnx train/shipped.pt
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+
+def state_dict_from_onnx(path: Path) -> dict[str, torch.Tensor]:
+    """The AnswerNet parameters held (or quantized) in the ONNX graph at `path`."""
+    model = onnx.load(str(path))
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    state = {name: torch.from_numpy(array.copy()) for name, array in tensors.items()
+             if array.dtype == np.float32 and array.ndim > 0 and not name.startswith("onnx::")}
+    for name in list(tensors):
+        if name.endswith(".weight_quantized"):  # embeddings (DequantizeLinear, one scale per tensor)
+            base = name.removesuffix("_quantized")
+            state[base] = torch.from_numpy(_dequantize(tensors, base))
+    for node in model.graph.node:
+        if node.op_type != "MatMulInteger":
+            continue
+        weight = node.input[1].removesuffix("_quantized")
+        # '/encoder/encoder/layer.0/attention/self/query/MatMul_output_0_output_quantized' -> module path
+        module = node.output[0].strip("/").rsplit("/MatMul", 1)[0].replace("/", ".")
+        # ONNX multiplies x @ W ([in, out]); torch.nn.Linear keeps W transposed ([out, in])
+        state[f"{module}.weight"] = torch.from_numpy(_dequantize(tensors, weight).T.copy())
+    return state
+
+
+def _dequantize(tensors: dict[str, np.ndarray], base: str) -> np.ndarray:
+    quantized = tensors[f"{base}_quantized"].astype(np.float32)
+    zero = tensors[f"{base}_zero_point"].astype(np.float32)
+    return ((quantized - zero) * tensors[f"{base}_scale"]).astype(np.float32)
+
+
+def main() -> None:
+    source, target = Path(sys.argv[1]), Path(sys.argv[2])
+    state = state_dict_from_onnx(source)
+    torch.save(state, target)
+    print(f"{target}: {len(state)} tensors from {source}")
+
+
+if __name__ == "__main__":
+    main()
