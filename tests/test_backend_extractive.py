@@ -53,6 +53,25 @@ def test_a_question_the_passages_do_not_answer_is_refused(backend: ExtractiveBac
     assert "".join(pieces) == REFUSAL and all(isinstance(piece, Refusal) for piece in pieces)
 
 
+# the seed article's own lines (seeds/001_d9ca4110e3c13ed8.md)
+ARMS = ("Taipei allocated a record $19 billion for 2024 and next year's budget is set to hit a new high. "
+        "But it remains massively outgunned compared with China's troop numbers and firepower. "
+        "According to the report, Taipei was considering among other things requesting F-35 fighter jets. "
+        "\"Relevant needs that align with our operational requirements will be proposed through\" an existing "
+        "military exchange mechanism with the United States, Taiwan Defence Minister Wellington Koo told "
+        "reporters on Wednesday, declining to comment on specific requests.")
+
+
+def test_who_someone_is_is_answered_by_what_the_passages_say_about_the_name(backend: ExtractiveBackend) -> None:
+    # the answer model scores the sentence naming him under 0.1: by it alone the question was refused
+    assert max(s.probability for s in backend.model.score("Who is Wellington Koo?", [ARMS])) < 0.1
+    answer = backend.complete(_request("Who is Wellington Koo?", ARMS, WU))
+    assert "Taiwan Defence Minister Wellington Koo told reporters" in answer and answer.endswith("[1].")
+    # a name no passage mentions is still refused; a role is not a name
+    assert backend.complete(_request("Who is Elon Musk?", ARMS, WU)) == REFUSAL
+    assert "Wellington Koo" not in backend.complete(_request("Who is Taiwan's Vice Foreign Minister?", ARMS, WU))
+
+
 def test_sentences_are_ranked_best_first(backend: ExtractiveBackend) -> None:
     ranked = backend.rank_sentences(_request("Who is Taiwan's defence minister?", KOO, WU))
     assert [p for p, _, _ in ranked] == sorted((p for p, _, _ in ranked), reverse=True)

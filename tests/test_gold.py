@@ -94,7 +94,8 @@ def test_latency_is_reported(report: EvalReport) -> None:
 # The targets are 0.90 and 1.00: not met, these hold today's level. Before the stage-3
 # answer model: 0.758 (25/33) right and 0.273 (3/11) refused; at answer_threshold 0.30, 0.697 (23/33)
 # and 0.636 (7/11): 0.36 refuses two more near misses and one answer scored 0.307 (taxi services).
-MIN_PARAPHRASE_CONTAINS_GOLD = 0.66  # 0.667 (22/33); misses listed by the assertion
+# "Who is Wellington Koo?" is answered since stop 26 (a question that only names its subject).
+MIN_PARAPHRASE_CONTAINS_GOLD = 0.69  # 0.697 (23/33); misses listed by the assertion
 MIN_PARAPHRASE_UNANSWERABLE_REFUSED = 0.81  # 0.818 (9/11)
 
 

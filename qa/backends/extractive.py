@@ -1,10 +1,12 @@
 """The extractive backend: no LLM. It answers with the retrieved sentences that best answer the
 question, each cited, or refuses when none is relevant enough. A sentence's score blends its
 relevance (`qa.support.relevance_scores`: embedding cosine, shared words, names) with the trained
-answer model's probability that it answers (`qa.answer_model`), weighted `answer_model_weight`."""
+answer model's probability that it answers (`qa.answer_model`), weighted `answer_model_weight`; asked
+who someone is ("Who is Wellington Koo?"), a sentence naming them scores at least its relevance."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from qa.answer_model import AnswerModel
@@ -17,6 +19,10 @@ from qa.support import name_coverage, relevance_scores
 __all__ = ["REFUSAL", "ExtractiveBackend"]
 MAX_SENTENCES = 2
 MIN_SENTENCE_CHARS = 12
+# "Who is Wellington Koo?": a question that only names its subject (capitalized words, no possessive:
+# "Taiwan's Defence Minister" is a role the answer must name, not a name)
+_DEFINITION = re.compile(
+    r"^\s*(?i:who|what)\s+(?i:is|was|are|were)\s+(?P<name>[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)\s*\?\s*$")
 
 
 class ExtractiveBackend:
@@ -63,11 +69,16 @@ class ExtractiveBackend:
         # A missing name costs less when the passage names no other place (absent_credit).
         coverage = [name_coverage(request.question, f"{p.title}\n{p.text}", absent_credit=self.absent_credit)
                     for p in passages]
-        ranked = [
-            (round((1 - self.weight) * rel + self.weight * probability[(i, span)] * coverage[i], 4),
-             passages[i].number, text)
-            for (i, span, text), rel in zip(candidates, relevance)
-        ]
+        # The answer model learned factoid questions; asked who someone is, it scores the sentence that
+        # names them low ("Taiwan Defence Minister Wellington Koo told reporters": 0.03). What the
+        # articles say about the name is the answer, so there relevance alone may carry a sentence.
+        named = _defined_name(request.question)
+        ranked = []
+        for (i, span, text), rel in zip(candidates, relevance):
+            blended = (1 - self.weight) * rel + self.weight * probability[(i, span)] * coverage[i]
+            if named and re.search(rf"(?<!\w){re.escape(named)}(?!\w)", text):
+                blended = max(blended, rel)
+            ranked.append((round(blended, 4), passages[i].number, text))
         return sorted(ranked, key=lambda item: -item[0])
 
     def complete(self, request: GenerationRequest) -> str:
@@ -83,6 +94,12 @@ class ExtractiveBackend:
         piece_type = type(text)  # a refusal's pieces are each a Refusal
         for i, piece in enumerate(text.split(" ")):
             yield piece_type(piece if i == 0 else " " + piece)
+
+
+def _defined_name(question: str) -> str | None:
+    """"Wellington Koo" for "Who is Wellington Koo?"; None for any other kind of question."""
+    match = _DEFINITION.match(question)
+    return match.group("name") if match else None
 
 
 def _is_question(sentence: str) -> bool:
