@@ -19,16 +19,15 @@ PASSAGE = ("Taiwan Defence Minister Wellington Koo told reporters on Wednesday t
 def test_recovered_weights_score_sentences_as_the_shipped_model(answer_model: AnswerModel) -> None:
     import torch  # the test install brings it (scripts/install.sh test); the service does not need it
 
-    from train.onnx_init import state_dict_from_onnx
+    from train.onnx_init import load_onnx_weights, state_dict_from_onnx
     from train.train_answer_model import AnswerNet, Example, features, seeded_setup
 
     _, base, tokenizer = seeded_setup(1)
     net = AnswerNet(base)
-    state = net.state_dict()
-    recovered = state_dict_from_onnx(PROJECT_ROOT / "qa" / "models" / "answer-minilm-int8" / "model.onnx")
-    assert set(recovered) == set(state) - {"encoder.pooler.dense.weight", "encoder.pooler.dense.bias"}
-    state.update(recovered)
-    net.load_state_dict(state)
+    shipped_onnx = PROJECT_ROOT / "qa" / "models" / "answer-minilm-int8" / "model.onnx"
+    recovered = state_dict_from_onnx(shipped_onnx)
+    assert set(recovered) == set(net.state_dict()) - {"encoder.pooler.dense.weight", "encoder.pooler.dense.bias"}
+    load_onnx_weights(net, shipped_onnx)
     net.eval()
     ids, mask, types, pool, *_ = features(tokenizer, [Example(QUESTION, PASSAGE, [], "")], MAX_LENGTH)
     with torch.no_grad():

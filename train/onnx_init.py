@@ -3,13 +3,11 @@ as a state dict for `train.train_answer_model.AnswerNet`: a later training stage
 shipped model when the float checkpoint of the stage before is gone. Each int8 weight becomes
 (q - zero point) x scale, per output channel for the linear layers, per tensor for the embeddings;
 the rounding (at most half a quantization step) is the only difference from the float weights.
-
-    PYTHONPATH=. python train/onnx_init.py qa/models/answer-minilm-int8/model.onnx train/shipped.pt
+`train_answer_lists.py --init .../model.onnx` starts from it (`load_onnx_weights`).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +37,15 @@ def state_dict_from_onnx(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def load_onnx_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load the weights of the ONNX model at `path` into `model` (an AnswerNet); the pooler, which
+    the head does not use and the export leaves out, keeps the base model's values."""
+    state = model.state_dict()
+    state.update(state_dict_from_onnx(path))
+    model.load_state_dict(state)
+
+
 def _dequantize(tensors: dict[str, np.ndarray], base: str) -> np.ndarray:
     quantized = tensors[f"{base}_quantized"].astype(np.float32)
     zero = tensors[f"{base}_zero_point"].astype(np.float32)
     return ((quantized - zero) * tensors[f"{base}_scale"]).astype(np.float32)
-
-
-def main() -> None:
-    source, target = Path(sys.argv[1]), Path(sys.argv[2])
-    state = state_dict_from_onnx(source)
-    torch.save(state, target)
-    print(f"{target}: {len(state)} tensors from {source}")
-
-
-if __name__ == "__main__":
-    main()

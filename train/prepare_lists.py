@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+from qa.evaluate import load_questions, select_questions
 from train.mine_passages import read_questions
 from train.train_answer_model import EVAL_DIR, squad_half
 
@@ -41,8 +42,8 @@ def squad_train_half(folder: Path) -> None:
 
 def first_dev_ids(n: int) -> set[str]:
     """The ids of the first `n` dev questions `qa eval --split dev` asks (file order, with a gold passage)."""
-    questions = read_questions(EVAL_DIR / "realtimeqa" / "questions.jsonl.gz")
-    return {q["id"] for q in [q for q in questions if q.get("split") == "dev" and q.get("gold_ids")][:n]}
+    dev, _ = select_questions(load_questions(EVAL_DIR / "realtimeqa" / "questions.jsonl.gz"), "dev")
+    return {q.id for q in [q for q in dev if q.gold_ids][:n]}
 
 
 def split_lists(rtqa: Path, squad: Path, hold_rtqa: int, hold_squad: int, folder: Path) -> None:

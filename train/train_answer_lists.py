@@ -30,7 +30,7 @@ import torch
 from tokenizers import Tokenizer
 
 from qa.answer_model import MAX_LENGTH
-from train.onnx_init import state_dict_from_onnx
+from train.onnx_init import load_onnx_weights
 from train.train_answer_model import (
     SEED,
     AnswerNet,
@@ -158,9 +158,7 @@ def main() -> None:
 
     model = AnswerNet(base)
     if args.init is not None and args.init.suffix == ".onnx":
-        state = model.state_dict()  # the pooler, which the head does not use, stays the base's
-        state.update(state_dict_from_onnx(args.init))
-        model.load_state_dict(state)
+        load_onnx_weights(model, args.init)
     elif args.init is not None:
         model.load_state_dict(torch.load(args.init))
     if args.freeze_layers:

@@ -73,10 +73,11 @@ class ExtractiveBackend:
         # names them low ("Taiwan Defence Minister Wellington Koo told reporters": 0.03). What the
         # articles say about the name is the answer, so there relevance alone may carry a sentence.
         named = _defined_name(request.question)
+        names_it = re.compile(rf"(?<!\w){re.escape(named)}(?!\w)") if named else None
         ranked = []
         for (i, span, text), rel in zip(candidates, relevance):
             blended = (1 - self.weight) * rel + self.weight * probability[(i, span)] * coverage[i]
-            if named and re.search(rf"(?<!\w){re.escape(named)}(?!\w)", text):
+            if names_it and names_it.search(text):
                 blended = max(blended, rel)
             ranked.append((round(blended, 4), passages[i].number, text))
         return sorted(ranked, key=lambda item: -item[0])
