@@ -1,7 +1,7 @@
 """Calibrate the extractive backend's answer_threshold (and see what the answer model adds) on dev data.
 
     python bench/calibrate_answer.py --rtqa-index DIR --squad-index DIR [--limit 600]
-        [--file-order] [--absent-credits 0,0.25,0.5]
+        [--file-order] [--absent-credits 0,0.25,0.5] [--rank-penalties 0,0.05]
 
 Dev data only: RealTime QA questions of split "dev" with gold evidence (asked as of their date) and
 SQuAD questions of the train half (`train/train_answer_model.py` splits SQuAD by article title).
@@ -49,12 +49,14 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def best_sentences(backend: ExtractiveBackend, question: str, hits) -> list[tuple[float, str]]:
-    """The extractive backend's own ranking of the passages' sentences."""
+def best_sentences(backend: ExtractiveBackend, question: str, hits) -> tuple[float, list[tuple[float, str]]]:
+    """The extractive backend's confidence (what its threshold applies to) and its own ranking of the
+    passages' sentences."""
     passages = [Passage(number=i, article_id=h.article_id, chunk_id=h.chunk_id, title=h.title, text=h.text,
                         start=h.start, end=h.end) for i, h in enumerate(hits, start=1)]
-    ranked = backend.rank_sentences(GenerationRequest(messages=[], question=question, passages=passages))
-    return [(probability, sentence) for probability, _, sentence in ranked]
+    request = GenerationRequest(messages=[], question=question, passages=passages)
+    ranked = backend.rank_sentences(request)
+    return backend.confidence(request, ranked), [(score, sentence) for score, _, sentence in ranked]
 
 
 def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, settings: Settings) -> list[dict]:
@@ -73,15 +75,15 @@ def measure(index_dir: Path, questions: list[dict], excluded, as_of: bool, setti
             gold_out = excluded(q)
             answerable = hits[: settings.search_k]
             unanswerable = [h for h in hits if h.article_id not in gold_out][: settings.search_k]
-            ranked = best_sentences(backend, q["question"], answerable)
-            ranked_u = best_sentences(backend, q["question"], unanswerable)
+            confidence, ranked = best_sentences(backend, q["question"], answerable)
+            confidence_u, _ = best_sentences(backend, q["question"], unanswerable)
             rows.append({
-                "p": ranked[0][0] if ranked else 0.0,
+                "p": confidence,
                 "p2": ranked[1][0] if len(ranked) > 1 else 0.0,
                 "gold1": bool(ranked) and contains_gold(ranked[0][1], q["answers"]),
                 "gold2": len(ranked) > 1 and contains_gold(ranked[1][1], q["answers"]),
                 "gold_in_passages": any(contains_gold(h.text, q["answers"]) for h in answerable),
-                "p_unanswerable": ranked_u[0][0] if ranked_u else 0.0,
+                "p_unanswerable": confidence_u,
                 # another article holds the answer too: answering is right there, not a failed refusal
                 "answer_elsewhere": any(contains_gold(h.text, q["answers"]) for h in unanswerable),
             })
@@ -94,7 +96,7 @@ def table(name: str, rows: list[dict]) -> None:
     unanswered = [r for r in rows if not r["answer_elsewhere"]]
     print("threshold  answerable_refused  unanswerable_refused (no passage holds it)  contains_gold  "
           "contains_gold(answer in passages)")
-    for t in [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.32, 0.34, 0.36, 0.38, 0.4, 0.45, 0.5, 0.6, 0.7]:
+    for t in [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.31, 0.32, 0.33, 0.34, 0.35, 0.36, 0.38, 0.4, 0.45, 0.5, 0.6, 0.7]:
         answered = [r for r in rows if r["p"] >= t]
         with_gold = [r for r in rows if r["gold_in_passages"]]
         cg = sum(r["gold1"] for r in answered) / len(rows)
@@ -143,6 +145,8 @@ def main() -> None:
     parser.add_argument("--absent-credits", default=None, metavar="LIST",
                         help="comma-separated QA_ABSENT_NAME_CREDIT values, one table each "
                              "(default: the setting)")
+    parser.add_argument("--rank-penalties", default=None, metavar="LIST",
+                        help="comma-separated QA_ANSWER_RANK_PENALTY values, one table each (default: the setting)")
     parser.add_argument("--squad-trained", type=int, default=2200,
                         help="--squad-questions of the training run: those questions are left out")
     parser.add_argument("--write-squad-halves", type=Path, metavar="DIR",
@@ -155,13 +159,16 @@ def main() -> None:
     base = Settings.from_env()
     credits = ([float(c) for c in args.absent_credits.split(",")] if args.absent_credits
                else [base.absent_name_credit])
+    penalties = ([float(p) for p in args.rank_penalties.split(",")] if args.rank_penalties
+                 else [base.answer_rank_penalty])
     for credit in credits:
-        calibrate(args, base.replace(absent_name_credit=credit))
+        for penalty in penalties:
+            calibrate(args, base.replace(absent_name_credit=credit, answer_rank_penalty=penalty))
 
 
 def calibrate(args: argparse.Namespace, settings: Settings) -> None:
     """The tables of one setting of the extractive backend."""
-    credit = settings.absent_name_credit
+    setting = f"absent name credit {settings.absent_name_credit}, rank penalty {settings.answer_rank_penalty}"
     rng = random.Random(7)
     if args.rtqa_index:
         questions = [q for q in read_jsonl(EVAL / "realtimeqa" / "questions.jsonl.gz")
@@ -169,7 +176,7 @@ def calibrate(args: argparse.Namespace, settings: Settings) -> None:
         if not args.file_order:
             rng.shuffle(questions)
         rows = measure(args.rtqa_index, questions[: args.limit], lambda q: set(q["gold_ids"]), True, settings)
-        table(f"RealTime QA dev (as of question dates), absent name credit {credit}", rows)
+        table(f"RealTime QA dev (as of question dates), {setting}", rows)
     if args.squad_index:
         _, questions, paragraphs = squad_questions(args.squad_trained)
         by_title: dict[str, set[str]] = {}
@@ -178,7 +185,7 @@ def calibrate(args: argparse.Namespace, settings: Settings) -> None:
         rng.shuffle(questions)
         rows = measure(args.squad_index, questions[: args.limit],
                        lambda q: by_title[paragraphs[q["gold_ids"][0]]], False, settings)
-        table(f"SQuAD train half, absent name credit {credit}", rows)
+        table(f"SQuAD train half, {setting}", rows)
 
 if __name__ == "__main__":
     main()

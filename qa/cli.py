@@ -436,6 +436,8 @@ def print_eval_report(result: Any, title: str) -> None:
           if result.independent_judge else []),
         ("refusals", "unanswerable refused", result.unanswerable_refused, f"{result.n_unanswerable} questions"),
         ("", "answerable refused", result.answerable_refused, f"{result.n_answerable} questions"),
+        ("", "  gold text has it: refused", result.answerable_refused_gold_has_answer,
+         f"{result.n_gold_has_answer} questions"),
         ("", "gold left out: refused", result.left_out_refused, f"{result.n_left_out} questions"),
         ("", "  no passage holds it: refused", result.left_out_unanswered_refused,
          f"{result.n_left_out_unanswered} questions"),

@@ -119,10 +119,13 @@ class Settings:
     # 0.5 and 0.30 chosen on dev questions stage 3 never trained on (qa/models/answer-minilm-int8/
     # README.md): RealTime QA dev right sentence 0.54 -> 0.77, SQuAD train half 0.83 -> 0.78.
     answer_model_weight: float = 0.5
-    answer_threshold: float = 0.36  # least score of the best sentence, else the extractive backend refuses
+    answer_threshold: float = 0.33  # least score of the best sentence, else the extractive backend refuses
+    # Deciding whether to answer, a sentence counts this much less per place its passage ranks below
+    # the first (the best one is quoted either way; 0.05 and the 0.33 above: README, "Calibration").
+    answer_rank_penalty: float = 0.05
     # How much a name of the question that a passage lacks still counts in its name coverage, unless
     # the passage names another place instead (qa.support.name_coverage); the extractive backend and
-    # the relevance check of an LLM's answer (refusal_threshold) both apply it. 0.5 and the 0.36 above:
+    # the relevance check of an LLM's answer (refusal_threshold) both apply it. 0.5, with a threshold of 0.36:
     # on the first 300 RealTime QA dev questions (stage 3 never trained on them) answerable refused
     # 0.267 -> 0.237 and right sentence 0.767 -> 0.797 at the same unanswerable refusal (0.75).
     absent_name_credit: float = 0.5
@@ -160,6 +163,8 @@ class Settings:
             raise SettingsError("QA_STORE=scale needs QA_POSTGRES_DSN (docs/scale-out.md)")
         if not 0.0 <= self.recency_weight <= 1.0:
             raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
+        if self.answer_rank_penalty < 0:
+            raise SettingsError(f"QA_ANSWER_RANK_PENALTY={self.answer_rank_penalty}: expected 0 (off) or more")
         if self.recency_half_life_days <= 0:
             raise SettingsError(f"QA_RECENCY_HALF_LIFE_DAYS={self.recency_half_life_days}: expected more than 0 days")
         for proxy in self.trusted_proxies:

@@ -112,3 +112,41 @@ def test_an_extract_that_leaves_out_a_name_the_reader_knows_is_answered(
 
 def test_a_passage_about_another_place_does_not_answer(backend: ExtractiveBackend) -> None:
     assert backend.complete(_request("How much will Japan increase its defense spending?", KOO)) == REFUSAL
+
+
+# SQuAD v1.1 dev, "Super Bowl 50": the train half of train/train_answer_model.py's split by article
+MANNING = ("Peyton Manning became the first quarterback ever to lead two different teams to multiple Super Bowls. "
+           "He is also the oldest quarterback ever to play in a Super Bowl at age 39.")
+ELWAY = ("The past record was held by John Elway, who led the Broncos to victory in Super Bowl XXXIII at age 38 and "
+         "is currently Denver's Executive Vice President of Football Operations and General Manager.")
+
+
+def test_a_sentence_that_opens_with_a_pronoun_is_quoted_after_the_one_it_refers_to(backend: ExtractiveBackend) -> None:
+    request = _request("Who is the oldest quarterback to play in a Super Bowl?", MANNING, ELWAY)
+    assert backend.rank_sentences(request)[0][2].startswith("He is also the oldest")
+    # "He is also the oldest quarterback" alone does not say who
+    assert backend.complete(request) == (
+        "Peyton Manning became the first quarterback ever to lead two different teams to multiple Super Bowls [1]. "
+        "He is also the oldest quarterback ever to play in a Super Bowl at age 39 [1].")
+    # a sentence that names what it is about stands alone
+    assert backend.complete(_request("Who held the record before?", ELWAY)) == f"{ELWAY[:-1]} [1]."
+
+
+
+def test_an_answer_only_the_last_passage_holds_must_read_better_to_be_given(
+        settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
+    question = "Which major US retailer announced this week it is slashing prices on clothing and other products?"
+    unrelated = (KOO, WU, ELWAY, MANNING)
+    backend = ExtractiveBackend(settings, embedder, answer_model)
+    assert backend.complete(_request(question, WALMART, *unrelated)).startswith("Walmart is cutting prices")
+    # retrieval ranked it fifth: the same sentence no longer clears the threshold
+    assert backend.complete(_request(question, *unrelated, WALMART)) == REFUSAL
+    unranked = ExtractiveBackend(settings.replace(answer_rank_penalty=0.0), embedder, answer_model)
+    answer = unranked.complete(_request(question, *unrelated, WALMART))
+    assert answer.startswith("Walmart is cutting prices") and answer.endswith("[5].")
+
+
+def test_a_quizs_question_is_never_quoted_as_what_a_pronoun_refers_to(backend: ExtractiveBackend) -> None:
+    quiz = "Which quarterback is the oldest ever to play in a Super Bowl? " + MANNING.split(". ")[1]
+    answer = backend.complete(_request("Who is the oldest quarterback to play in a Super Bowl?", quiz))
+    assert answer == "He is also the oldest quarterback ever to play in a Super Bowl at age 39 [1]."

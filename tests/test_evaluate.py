@@ -267,6 +267,10 @@ class StubAnswerer:
 
         self.retriever = SimpleNamespace(search=search)
         self.retrievers: list = []  # the retriever each question was asked with
+        # the gold articles' full text: q1's (A) and q2's (C) both hold their answers
+        articles = {"A": PASSAGE_TEXTS["A"], "C": "Andy Hunter, who heads the chamber, said so."}
+        self.index = SimpleNamespace(docstore=SimpleNamespace(get_article=lambda article_id: SimpleNamespace(
+            article=SimpleNamespace(text=articles[article_id])) if article_id in articles else None))
 
     def ask(self, request):  # noqa: ANN001, ANN201
         self.retrievers.append(self.retriever)
@@ -315,10 +319,15 @@ def test_run_eval_aggregates_by_hand() -> None:
     assert report.citation_recall == 0.5 and report.citation_precision == 0.5  # q1 right, q4 wrong
     assert (report.n_cited_answers, report.n_sentences, report.n_citations) == (2, 2, 2)
     assert report.unanswerable_refused == 0.5 and report.answerable_refused == 0.5
+    # both gold texts hold their answer: q1 answered it, q2 was refused
+    assert [r.gold_has_answer for r in report.records] == [True, True, None, None]
+    assert report.n_gold_has_answer == 2 and report.contains_gold_gold_has_answer == 0.5
+    assert report.answerable_refused_gold_has_answer == 0.5
     assert report.latency_ms == {"retrieve_ms": {"p50": 25.0, "p95": 38.5}, "total_ms": {"p50": 45.0, "p95": 58.5}}
     data = report.to_dict()
     assert data["retrieval"]["recall@2"] == 0.5 and data["retrieval"]["answer_recall@2"] == 1.0
     assert data["counts"]["skipped_no_gold"] == 1
+    assert data["refusals"]["answerable_refused_where_gold_has_answer"] == 0.5
     assert [r["id"] for r in data["records"]] == ["1", "2", "3", "4"]
     assert data["records"][0]["retrieved_ids"] == ["B", "A", "A"]
     assert "records" not in report.to_dict(records=False)
@@ -440,7 +449,8 @@ def test_eval_report_table(capsys: pytest.CaptureFixture[str]) -> None:
     print_eval_report(report, "stub run")
     out = capsys.readouterr().out
     for expected in ("stub run", "recall@2", "0.500", "MRR@10", "0.250", "contains gold", "citation precision",
-                     "unanswerable refused", "2 questions", "retrieve", "25.0", "38.5", "total"):
+                     "unanswerable refused", "gold text has it: refused", "2 questions", "retrieve", "25.0", "38.5",
+                     "total"):
         assert expected in out, expected
 
 

@@ -96,7 +96,10 @@ def test_latency_is_reported(report: EvalReport) -> None:
 # and 0.636 (7/11): 0.36 refuses two more near misses and one answer scored 0.307 (taxi services).
 # "Who is Wellington Koo?" is answered since stop 26 (a question that only names its subject).
 MIN_PARAPHRASE_CONTAINS_GOLD = 0.69  # 0.697 (23/33); misses listed by the assertion
-MIN_PARAPHRASE_UNANSWERABLE_REFUSED = 0.81  # 0.818 (9/11)
+# 0.727 (8/11); 9/11 at threshold 0.36, before the rank penalty: "How many F-35 jets has Taiwan already
+# received?" scores 0.347 on relevance alone (answer model 0.01). On 479 RealTime QA dev questions asked
+# with their gold left out, refused 0.754 -> 0.772 (bench/README.md, stop 27)
+MIN_PARAPHRASE_UNANSWERABLE_REFUSED = 0.72
 
 
 @pytest.fixture(scope="module")

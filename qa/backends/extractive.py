@@ -2,7 +2,9 @@
 question, each cited, or refuses when none is relevant enough. A sentence's score blends its
 relevance (`qa.support.relevance_scores`: embedding cosine, shared words, names) with the trained
 answer model's probability that it answers (`qa.answer_model`), weighted `answer_model_weight`; asked
-who someone is ("Who is Wellington Koo?"), a sentence naming them scores at least its relevance."""
+who someone is ("Who is Wellington Koo?"), a sentence naming them scores at least its relevance. A
+sentence that opens with a pronoun is read, and quoted, after the sentence it refers to. Whether to
+answer at all also weighs where retrieval ranked each sentence's passage (`answer_rank_penalty`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 
 from qa.answer_model import AnswerModel
 from qa.backends.base import REFUSAL, GenerationRequest, Refusal
-from qa.chunk import CLOSERS, split_sentences
+from qa.chunk import CLOSERS, Span, split_sentences
 from qa.embed import Embedder
 from qa.settings import Settings
 from qa.support import name_coverage, relevance_scores
@@ -23,6 +25,11 @@ MIN_SENTENCE_CHARS = 12
 # "Taiwan's Defence Minister" is a role the answer must name, not a name)
 _DEFINITION = re.compile(
     r"^\s*(?i:who|what)\s+(?i:is|was|are|were)\s+(?P<name>[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)\s*\?\s*$")
+
+# "It was commissioned by Odo": what the sentence is about is named in the one before it
+# ("There, he explored"; not "There is", nor "This week")
+_ANAPHOR = re.compile(r"^\W*(?:(?:It|Its|He|His|Him|She|Her|They|Their|Them|These|Those)\b|There,|This\b(?!\s+"
+                      r"(?:week|weekend|month|year|morning|afternoon|evening|spring|summer|autumn|fall|winter|season)\b))")
 
 
 class ExtractiveBackend:
@@ -38,6 +45,7 @@ class ExtractiveBackend:
         self.embedder = embedder
         self.threshold = settings.answer_threshold
         self.absent_credit = settings.absent_name_credit
+        self.rank_penalty = settings.answer_rank_penalty
         self.second_ratio = settings.answer_second_ratio
         self.max_passages = settings.answer_passages
 
@@ -46,8 +54,9 @@ class ExtractiveBackend:
         passages, best first."""
         passages = request.passages[: self.max_passages]
         candidates, seen = [], set()
+        read_as: list[str] = []  # what relevance reads: "It was commissioned by Odo" after its antecedent
         for i, passage in enumerate(passages):
-            for start, end in split_sentences(passage.text):
+            for (start, end), antecedent in _sentences(passage.text):
                 text = passage.text[start:end]
                 # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
                 # a question answers nothing, however close it is to the one asked
@@ -55,9 +64,10 @@ class ExtractiveBackend:
                     continue
                 seen.add((passage.article_id, text))
                 candidates.append((i, (start, end), text))
+                read_as.append(f"{antecedent} {text}" if antecedent else text)
         if not candidates:
             return []
-        relevance = relevance_scores(self.embedder, request.question, [text for _, _, text in candidates],
+        relevance = relevance_scores(self.embedder, request.question, read_as,
                                      [f"{passages[i].title}\n{passages[i].text}" for i, _, _ in candidates],
                                      absent_credit=self.absent_credit)
         probability = dict.fromkeys(((i, span) for i, span, _ in candidates), 0.0)
@@ -82,13 +92,30 @@ class ExtractiveBackend:
             ranked.append((round(blended, 4), passages[i].number, text))
         return sorted(ranked, key=lambda item: -item[0])
 
+    def confidence(self, request: GenerationRequest, ranked: list[tuple[float, int, str]]) -> float:
+        """How sure the backend is that the passages answer (it refuses under `answer_threshold`): the
+        best score of `ranked`, each sentence counted `answer_rank_penalty` less per place its passage
+        ranks below the first. With the gold article left out, the best sentence of a RealTime QA dev
+        question comes from a lower passage more often. The best sentence is quoted either way."""
+        position = {p.number: i for i, p in enumerate(request.passages)}
+        return max((score - self.rank_penalty * position[number] for score, number, _ in ranked), default=0.0)
+
     def complete(self, request: GenerationRequest) -> str:
         ranked = self.rank_sentences(request)
-        if not ranked or ranked[0][0] < self.threshold:
+        if self.confidence(request, ranked) < self.threshold:
             return Refusal(REFUSAL)
         floor = max(self.threshold, self.second_ratio * ranked[0][0])
         chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= floor]
-        return " ".join(f"{_unterminated(text)} [{number}]." for _, number, text in chosen)
+        # "He set the NFL's record ..." says who only with the sentence before it, quoted first
+        texts = {p.number: p.text for p in request.passages}
+        quoted: list[tuple[int, str]] = []
+        for _, number, text in chosen:
+            antecedent = next((before for (start, end), before in _sentences(texts[number])
+                               if texts[number][start:end] == text), None)
+            for sentence in (antecedent, text):
+                if sentence and (number, sentence) not in quoted:
+                    quoted.append((number, sentence))
+        return " ".join(f"{_unterminated(text)} [{number}]." for number, text in quoted)
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         text = self.complete(request)
@@ -101,6 +128,16 @@ def _defined_name(question: str) -> str | None:
     """"Wellington Koo" for "Who is Wellington Koo?"; None for any other kind of question."""
     match = _DEFINITION.match(question)
     return match.group("name") if match else None
+
+
+def _sentences(text: str) -> Iterator[tuple[Span, str | None]]:
+    """Each sentence's span in `text`, with the sentence before it when it opens with a pronoun
+    ("It", "His", "There"...) that the sentence before names (a quiz's question names nothing)."""
+    previous = None
+    for start, end in split_sentences(text):
+        sentence = text[start:end]
+        yield (start, end), previous if previous and _ANAPHOR.match(sentence) else None
+        previous = sentence if len(sentence) >= MIN_SENTENCE_CHARS and not _is_question(sentence) else None
 
 
 def _is_question(sentence: str) -> bool:

@@ -78,6 +78,7 @@ class EvalReport:
     answerable_refused: float | None = None
     n_gold_has_answer: int = 0  # answerable questions whose gold text contains a gold answer
     contains_gold_gold_has_answer: float | None = None  # contains gold over those
+    answerable_refused_gold_has_answer: float | None = None  # refused over those
     n_left_out: int = 0  # answerable questions asked again without their gold article(s)
     left_out_refused: float | None = None
     n_left_out_unanswered: int = 0  # of those, none of the passages then retrieved holds a gold answer
@@ -108,6 +109,7 @@ class EvalReport:
                           "independent_precision": self.independent_citation_precision},
             "refusals": {"unanswerable_refused": self.unanswerable_refused, "n_unanswerable": self.n_unanswerable,
                          "answerable_refused": self.answerable_refused, "n_answerable": self.n_answerable,
+                         "answerable_refused_where_gold_has_answer": self.answerable_refused_gold_has_answer,
                          "gold_left_out_refused": self.left_out_refused, "n_gold_left_out": self.n_left_out,
                          "gold_left_out_unanswered_refused": self.left_out_unanswered_refused,
                          "n_gold_left_out_unanswered": self.n_left_out_unanswered,

@@ -103,6 +103,7 @@ def run_eval(
     records_file = open(records_path, "w", encoding="utf-8") if records_path is not None else None  # noqa: SIM115
     gold_index = index if index is not None else getattr(answerer, "index", None)
     contained_where_present: list[float] = []
+    refused_where_present: list[float] = []
     refused_left_out: list[float] = []
     refused_unanswered: list[float] = []  # left out, and no passage then retrieved holds a gold answer
     answered_elsewhere: list[float] = []  # left out, another passage holds it: answered with it?
@@ -155,6 +156,7 @@ def run_eval(
                                                  for text in _article_texts(gold_index, question.gold_ids))
                     if record.gold_has_answer:
                         contained_where_present.append(float(record.contains_gold))
+                        refused_where_present.append(float(answer.refused))
             if leave_out_gold and question.gold_ids:
                 kept = answerer.retriever
                 answerer.retriever = _WithoutArticles(kept, set(question.gold_ids))
@@ -220,6 +222,7 @@ def run_eval(
     report.answerable_refused = mean_or_none(refused_answerable)
     report.n_gold_has_answer = len(contained_where_present)
     report.contains_gold_gold_has_answer = mean_or_none(contained_where_present)
+    report.answerable_refused_gold_has_answer = mean_or_none(refused_where_present)
     report.n_left_out = len(refused_left_out)
     report.left_out_refused = mean_or_none(refused_left_out)
     report.n_left_out_unanswered = len(refused_unanswered)
