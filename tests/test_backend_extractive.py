@@ -150,3 +150,9 @@ def test_a_quizs_question_is_never_quoted_as_what_a_pronoun_refers_to(backend: E
     quiz = "Which quarterback is the oldest ever to play in a Super Bowl? " + MANNING.split(". ")[1]
     answer = backend.complete(_request("Who is the oldest quarterback to play in a Super Bowl?", quiz))
     assert answer == "He is also the oldest quarterback ever to play in a Super Bowl at age 39 [1]."
+
+
+def test_with_no_threshold_passages_without_a_sentence_are_still_refused(
+        settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
+    backend = ExtractiveBackend(settings.replace(answer_threshold=0.0), embedder, answer_model)
+    assert backend.complete(_request("Who won?", "Too short.")) == REFUSAL

@@ -58,9 +58,8 @@ class ExtractiveBackend:
         for i, passage in enumerate(passages):
             for (start, end), antecedent in _sentences(passage.text):
                 text = passage.text[start:end]
-                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only;
-                # a question answers nothing, however close it is to the one asked
-                if len(text) < MIN_SENTENCE_CHARS or _is_question(text) or (passage.article_id, text) in seen:
+                # overlapping chunks repeat sentences: cite the first (best-ranked) passage only
+                if not _quotable(text) or (passage.article_id, text) in seen:
                     continue
                 seen.add((passage.article_id, text))
                 candidates.append((i, (start, end), text))
@@ -102,7 +101,7 @@ class ExtractiveBackend:
 
     def complete(self, request: GenerationRequest) -> str:
         ranked = self.rank_sentences(request)
-        if self.confidence(request, ranked) < self.threshold:
+        if not ranked or self.confidence(request, ranked) < self.threshold:
             return Refusal(REFUSAL)
         floor = max(self.threshold, self.second_ratio * ranked[0][0])
         chosen = [ranked[0]] + [item for item in ranked[1:MAX_SENTENCES] if item[0] >= floor]
@@ -110,9 +109,7 @@ class ExtractiveBackend:
         texts = {p.number: p.text for p in request.passages}
         quoted: list[tuple[int, str]] = []
         for _, number, text in chosen:
-            antecedent = next((before for (start, end), before in _sentences(texts[number])
-                               if texts[number][start:end] == text), None)
-            for sentence in (antecedent, text):
+            for sentence in (_antecedent(texts[number], text), text):
                 if sentence and (number, sentence) not in quoted:
                     quoted.append((number, sentence))
         return " ".join(f"{_unterminated(text)} [{number}]." for number, text in quoted)
@@ -137,7 +134,18 @@ def _sentences(text: str) -> Iterator[tuple[Span, str | None]]:
     for start, end in split_sentences(text):
         sentence = text[start:end]
         yield (start, end), previous if previous and _ANAPHOR.match(sentence) else None
-        previous = sentence if len(sentence) >= MIN_SENTENCE_CHARS and not _is_question(sentence) else None
+        previous = sentence if _quotable(sentence) else None
+
+
+def _antecedent(text: str, sentence: str) -> str | None:
+    """The sentence of `text` that `sentence` (one of its sentences) refers to, if any."""
+    return next((before for (start, end), before in _sentences(text) if text[start:end] == sentence), None)
+
+
+def _quotable(sentence: str) -> bool:
+    """Long enough to say something, and not a question: a question answers nothing, however close
+    it is to the one asked (news quizzes print theirs beside the answer)."""
+    return len(sentence) >= MIN_SENTENCE_CHARS and not _is_question(sentence)
 
 
 def _is_question(sentence: str) -> bool:
