@@ -97,6 +97,7 @@ def test_an_elliptical_follow_up_is_answered_as_the_question_it_stands_for(answe
 @pytest.mark.parametrize(("question", "fact"), [
     ("Which newspaper reported the arms purchase?", "Financial Times"),
     ("Who was Taiwan's president when Trump won in 2016?", "Tsai Ing-wen"),
+    ("Who is Taiwan's defence minister?", "Wellington Koo"),
 ])
 def test_paraphrased_questions_get_the_sentence_that_answers(answerer: Answerer, question: str, fact: str) -> None:
     answer = answerer.ask(AskRequest(question=question))

@@ -156,3 +156,28 @@ def test_with_no_threshold_passages_without_a_sentence_are_still_refused(
         settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
     backend = ExtractiveBackend(settings.replace(answer_threshold=0.0), embedder, answer_model)
     assert backend.complete(_request("Who won?", "Too short.")) == REFUSAL
+
+
+def test_asked_who_holds_a_role_the_sentence_naming_them_beside_it_answers(backend: ExtractiveBackend) -> None:
+    # the answer model scores "... Taiwan Defence Minister Wellington Koo told reporters" about 0.1
+    question = "Who is Taiwan's defence minister?"
+    koo = [s.probability for s in backend.model.score(question, [ARMS]) if "Koo" in ARMS[s.span[0]:s.span[1]]]
+    assert koo and koo[0] < 0.2
+    answer = backend.complete(_request(question, ARMS))
+    assert answer.startswith('"Relevant needs') and "Taiwan Defence Minister Wellington Koo told reporters" in answer
+    # a passage that does not name whose minister is asked about does not answer by the rule
+    assert "Wellington Koo" not in backend.complete(_request("Who is Japan's defence minister?", ARMS))
+
+
+CHINA = ("China has the world's second-largest military budget after the United States, with a proposed "
+         "military budget for 2025 of $850 billion. China will increase its defense spending by 7.2 percent "
+         "this year, maintaining a steady growth rate as Beijing faces sluggish economic expansion.")
+
+
+def test_asked_for_a_percentage_a_sentence_without_one_scores_less(
+        settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
+    question = "What percentage rise in military spending did China announce?"
+    answer = ExtractiveBackend(settings, embedder, answer_model).complete(_request(question, CHINA))
+    assert answer.startswith("China will increase its defense spending by 7.2 percent")
+    off = ExtractiveBackend(settings.replace(answer_type_factor=1.0), embedder, answer_model)
+    assert off.complete(_request(question, CHINA)).startswith("China has the world's second-largest")

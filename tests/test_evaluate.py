@@ -106,6 +106,14 @@ def test_contains_gold_matches_normalized_words() -> None:
     assert not contains_gold(answer, ["the"])  # normalizes to nothing
 
 
+def test_contains_gold_reads_words_joined_by_a_dash() -> None:
+    answer = "The London-based Financial Times reported on Monday [1]. Taiwan mulls F-35 jets [1]."
+    assert contains_gold(answer, ["London"])
+    assert contains_gold(answer, ["F-35"]) and contains_gold(answer, ["F35"]) and contains_gold(answer, ["F 35"])
+    assert contains_gold("Sales rose year-on-year [1].", ["year on year"])
+    assert not contains_gold(answer, ["Lond"])  # still whole words only
+
+
 def test_token_f1_strips_markers_and_takes_the_best_gold() -> None:
     # prediction "cat sat" vs gold "cat sat down": p = 1, r = 2/3, F1 = 0.8
     assert token_f1("The cat sat [1].", ["dog", "a cat sat down"]) == pytest.approx(0.8)

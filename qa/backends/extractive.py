@@ -3,8 +3,10 @@ question, each cited, or refuses when none is relevant enough. A sentence's scor
 relevance (`qa.support.relevance_scores`: embedding cosine, shared words, names) with the trained
 answer model's probability that it answers (`qa.answer_model`), weighted `answer_model_weight`; asked
 who someone is ("Who is Wellington Koo?"), a sentence naming them scores at least its relevance. A
-sentence that opens with a pronoun is read, and quoted, after the sentence it refers to. Whether to
-answer at all also weighs where retrieval ranked each sentence's passage (`answer_rank_penalty`)."""
+sentence that opens with a pronoun is read, and quoted, after the sentence it refers to. The question's
+wording counts (`qa.question_shape`): asked who holds a role, a sentence naming them beside it answers;
+asked for a percentage or a year, a sentence without one keeps `answer_type_factor` of its score.
+Whether to answer at all also weighs where retrieval ranked each sentence's passage (`answer_rank_penalty`)."""
 
 from __future__ import annotations
 
@@ -15,17 +17,13 @@ from qa.answer_model import AnswerModel
 from qa.backends.base import REFUSAL, GenerationRequest, Refusal
 from qa.chunk import CLOSERS, Span, split_sentences
 from qa.embed import Embedder
+from qa.question_shape import answer_kind, defined_name, role_holder
 from qa.settings import Settings
 from qa.support import name_coverage, relevance_scores
 
 __all__ = ["REFUSAL", "ExtractiveBackend"]
 MAX_SENTENCES = 2
 MIN_SENTENCE_CHARS = 12
-# "Who is Wellington Koo?": a question that only names its subject (capitalized words, no possessive:
-# "Taiwan's Defence Minister" is a role the answer must name, not a name)
-_DEFINITION = re.compile(
-    r"^\s*(?i:who|what)\s+(?i:is|was|are|were)\s+(?P<name>[A-Z][\w.-]*(?:\s+[A-Z][\w.-]*)*)\s*\?\s*$")
-
 # "It was commissioned by Odo": what the sentence is about is named in the one before it
 # ("There, he explored"; not "There is", nor "This week")
 _ANAPHOR = re.compile(r"^\W*(?:(?:It|Its|He|His|Him|She|Her|They|Their|Them|These|Those)\b|There,|This\b(?!\s+"
@@ -47,6 +45,7 @@ class ExtractiveBackend:
         self.absent_credit = settings.absent_name_credit
         self.rank_penalty = settings.answer_rank_penalty
         self.second_ratio = settings.answer_second_ratio
+        self.type_factor = settings.answer_type_factor
         self.max_passages = settings.answer_passages
 
     def rank_sentences(self, request: GenerationRequest) -> list[tuple[float, int, str]]:
@@ -81,13 +80,23 @@ class ExtractiveBackend:
         # The answer model learned factoid questions; asked who someone is, it scores the sentence that
         # names them low ("Taiwan Defence Minister Wellington Koo told reporters": 0.03). What the
         # articles say about the name is the answer, so there relevance alone may carry a sentence.
-        named = _defined_name(request.question)
+        named = defined_name(request.question)
         names_it = re.compile(rf"(?<!\w){re.escape(named)}(?!\w)") if named else None
+        # Asked who holds a role, a sentence naming them beside it ("Taiwan Defence Minister Wellington
+        # Koo told reporters") answers in so many words, however low the model scores it (0.11), as long
+        # as its passage names whose role it is ("Who is the president of TUMAS?")
+        holder = role_holder(request.question)
+        kind = answer_kind(request.question)
         ranked = []
         for (i, span, text), rel in zip(candidates, relevance):
-            blended = (1 - self.weight) * rel + self.weight * probability[(i, span)] * coverage[i]
+            answers = probability[(i, span)]
+            if holder is not None and coverage[i] == 1.0 and holder.search(text):
+                answers = 1.0
+            blended = (1 - self.weight) * rel + self.weight * answers * coverage[i]
             if names_it and names_it.search(text):
                 blended = max(blended, rel)
+            if kind is not None and not kind(text):
+                blended *= self.type_factor
             ranked.append((round(blended, 4), passages[i].number, text))
         return sorted(ranked, key=lambda item: -item[0])
 
@@ -119,12 +128,6 @@ class ExtractiveBackend:
         piece_type = type(text)  # a refusal's pieces are each a Refusal
         for i, piece in enumerate(text.split(" ")):
             yield piece_type(piece if i == 0 else " " + piece)
-
-
-def _defined_name(question: str) -> str | None:
-    """"Wellington Koo" for "Who is Wellington Koo?"; None for any other kind of question."""
-    match = _DEFINITION.match(question)
-    return match.group("name") if match else None
 
 
 def _sentences(text: str) -> Iterator[tuple[Span, str | None]]:

@@ -70,6 +70,7 @@ def _is_punctuation(char: str) -> bool:
 
 
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+_DASHES = re.compile(r"[-‐‑‒–—]")
 
 
 def normalize_answer(text: str) -> str:
@@ -84,11 +85,14 @@ def normalize_answer(text: str) -> str:
 
 def contains_gold(answer: str, golds: Iterable[str]) -> bool:
     """Whether a normalized gold answer occurs in the normalized answer (markers stripped), on word
-    boundaries: "us" is not found in "business"."""
-    normalized = f" {normalize_answer(strip_markers(answer))} "
+    boundaries: "us" is not found in "business". Read both with their dashes joining words (SQuAD's
+    normalization: "F-35" is "f35") and with dashes between words: "The London-based Financial Times"
+    contains "London" (SQuAD's "londonbased" did not)."""
+    text = strip_markers(answer)
+    readings = {f" {normalize_answer(text)} ", f" {normalize_answer(_DASHES.sub(' ', text))} "}
     for gold in golds:
-        target = normalize_answer(gold)
-        if target and f" {target} " in normalized:
+        targets = {normalize_answer(gold), normalize_answer(_DASHES.sub(" ", gold))} - {""}
+        if any(f" {target} " in reading for target in targets for reading in readings):
             return True
     return False
 
