@@ -36,5 +36,9 @@ def test_recovered_weights_score_sentences_as_the_shipped_model(answer_model: An
     shipped = [s.probability for s in answer_model.score(QUESTION, [PASSAGE])]
     assert len(shipped) == 3
     assert max(shipped) > 0.5 and shipped.index(max(shipped)) == 0  # the Koo sentence answers
-    # int8 activations in the shipped model, floats here: close (0.64 vs 0.58 for the answer), not equal
-    assert recovered_probabilities.tolist() == pytest.approx(shipped, abs=0.1)
+    # int8 activations in the shipped model, floats here: close, not equal. How close depends on the CPU
+    # onnxruntime's int8 kernels run on: for the answer, 0.64 recovered against 0.58 shipped where the test
+    # was written, 0.77 shipped on an AMD EPYC with AVX2 and no VNNI (2026-12-03). A layer recovered wrongly
+    # moves the scores further than that, or changes which sentence answers (checked above).
+    assert recovered_probabilities.tolist() == pytest.approx(shipped, abs=0.15)
+    assert recovered_probabilities.argmax().item() == 0
