@@ -18,6 +18,24 @@ _PERCENTAGE = re.compile(r"(?i)\d(?:[\d,.]*\d)?\s*(?:%|per\s?cent(?:age)?\b)|\b(
                          r"(?:one|a|three)[\s-]quarters?)\s+of|(?:one|1) in \w+)\b")
 
 
+# "Where did the launch occur?", "... over which country for the first time?": the answer is a place
+_PLACE_NOUN = r"(?:country|countries|nation|city|cities|state|states|region|island|continent|capital|town|province)"
+_ASKS_PLACE = re.compile(rf"(?i)(?:^|[.?!]\s+)where\b|\b(?:which|what)\s+{_PLACE_NOUN}\b")
+
+
+def asks_place_other_than(question: str, place: str) -> bool:
+    """Whether the answer is a place that `place`, named in the question, does not bound: True for
+    "North Korea test-fired a missile over which country?" and "... outside the US. Where did the
+    launch occur?"; False for "Where in the US ...?", "Which US state ...?", "Which city in Japan ...?"
+    and for questions that ask for no place."""
+    if not _ASKS_PLACE.search(question):
+        return False
+    name = re.escape(place)
+    bounds = (rf"(?i)\bwhere\s+in\s+(?:the\s+)?{name}\b|\b{name}\s+{_PLACE_NOUN}\b|"
+              rf"\b(?:{_PLACE_NOUN})\s+(?:in|of)\s+(?:the\s+)?{name}\b")
+    return not re.search(bounds, question)
+
+
 def defined_name(question: str) -> str | None:
     """"Wellington Koo" for "Who is Wellington Koo?"; None for any other kind of question."""
     match = _DEFINITION.match(question)

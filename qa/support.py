@@ -30,6 +30,7 @@ import numpy as np
 from qa.chunk import split_sentences
 from qa.embed import Embedder
 from qa.places import elsewhere, listed_places, places_in
+from qa.question_shape import asks_place_other_than
 
 if TYPE_CHECKING:
     from qa.settings import Settings
@@ -484,7 +485,10 @@ def name_coverage(question: str, context: str, *, place_names: bool = False, abs
     threshold they made off-topic UK sentences outrank the answer (bench/README.md).
     `absent_credit`: how much a name the context lacks still counts, unless it is a place and the
     context names another place instead ("Japan" asked, "Taiwan" said): a news extract often
-    leaves out what its reader knows ("Walmart is cutting prices" for "Which major US retailer")."""
+    leaves out what its reader knows ("Walmart is cutting prices" for "Which major US retailer").
+    Asked for a place the question's place does not bound ("... outside the US. Where did the
+    launch occur?"; not "Where in the US ...?"), another place is what the answer names, so there a
+    missing place gets the credit too."""
     names = question_names(question)
     if not names:
         return 1.0
@@ -495,7 +499,7 @@ def name_coverage(question: str, context: str, *, place_names: bool = False, abs
             found += 1
         elif absent_credit > 0:
             place = " ".join(name)
-            if place in listed_places():
+            if place in listed_places() and not asks_place_other_than(question, place):
                 named = places_in(context) - places_in(question) if named is None else named
                 if any(elsewhere(place, other) for other in named):
                     continue

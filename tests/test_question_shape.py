@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.question_shape import asks_percentage, defined_name, role_holder, states_percentage
+from qa.question_shape import asks_percentage, asks_place_other_than, defined_name, role_holder, states_percentage
 
 
 def test_a_question_that_only_names_its_subject_is_a_definition() -> None:
@@ -75,3 +75,17 @@ def test_a_role_needs_a_name_beside_it() -> None:
 ])
 def test_other_questions_ask_for_no_role(question: str) -> None:
     assert role_holder(question) is None
+
+
+@pytest.mark.parametrize(("question", "place", "other"), [
+    ("North Korea test-fired a ballistic missile over which country for the first time since 2017?", "Korea", True),
+    ("NASA launched from a commercial spaceport outside the US. Where did the launch occur?", "US", True),
+    ("What country did Biden visit after the UK?", "UK", True),
+    ("Where in the US is it illegal to pump your own gas?", "US", False),  # the US bounds the answer
+    ("Which US state banned TikTok on government phones?", "US", False),
+    ("Which city in Japan hosted the summit?", "Japan", False),
+    ("How much will Japan increase its defense spending?", "Japan", False),  # asks for no place
+    ("Who won the race in France where it rained?", "France", False),
+])
+def test_a_place_question_may_ask_for_another_place_than_it_names(question: str, place: str, other: bool) -> None:
+    assert asks_place_other_than(question, place) is other

@@ -187,6 +187,10 @@ def test_name_coverage_credits_an_absent_name_unless_another_place_stands_in_its
     assert name_coverage(gas, "In New Jersey and Oregon it is illegal.", absent_credit=0.5) == pytest.approx(0.7)
     assert name_coverage(gas, "In Mexico it is illegal.", absent_credit=0.5) == pytest.approx(0.4)
     assert name_coverage("Is Britain hot?", "The UK is hot.", absent_credit=0.5) == pytest.approx(0.7)
+    # asked for a place the question's own place does not bound, another place is the answer
+    missile = "North Korea test-fired a missile over which country for the first time since 2017?"
+    assert name_coverage(missile, "Pyongyang fired a missile over Japan.", absent_credit=0.5) == pytest.approx(0.7)
+    assert name_coverage(missile, "Pyongyang fired a missile over Japan.") == pytest.approx(0.4)
 
 
 def test_places_are_found_whole_and_longest_first() -> None:
