@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from qa.onnx_session import cpu_session
 from qa.settings import PROJECT_ROOT
 from train.int8_weights import float_arithmetic
+from train.onnx_init import dequantize
 
 pytestmark = pytest.mark.integration  # runs onnxruntime sessions
 
@@ -39,23 +40,22 @@ def two_layer_model(path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
-def stored_weight(model: onnx.ModelProto, name: str) -> np.ndarray:
-    """The int8 weight `name` of a quantized model, dequantized by hand: (q - zero point) x scale,
-    one scale per output column."""
-    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    quantized = tensors[f"{name}_quantized"].astype(np.float32)
-    return ((quantized - tensors[f"{name}_zero_point"]) * tensors[f"{name}_scale"]).astype(np.float32)
-
-
-def test_rewritten_model_computes_with_dequantized_weights(tmp_path: Path) -> None:
+@pytest.fixture
+def dynamic_model(tmp_path: Path) -> Path:
+    """The two-layer model as `quantize_dynamic` writes it (per channel, int8 weights)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     two_layer_model(tmp_path / "fp32.onnx")
     quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "dynamic.onnx"), per_channel=True,
                      weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-    dynamic_model = onnx.load(str(tmp_path / "dynamic.onnx"))
-    w1, w2 = stored_weight(dynamic_model, "w1"), stored_weight(dynamic_model, "w2")
-    rewritten = float_arithmetic(dynamic_model)
+    return tmp_path / "dynamic.onnx"
+
+
+def test_rewritten_model_computes_with_dequantized_weights(dynamic_model: Path, tmp_path: Path) -> None:
+    quantized = onnx.load(str(dynamic_model))
+    tensors = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    w1, w2 = dequantize(tensors, "w1"), dequantize(tensors, "w2")
+    rewritten = float_arithmetic(quantized)
     ops = [node.op_type for node in rewritten.graph.node]
     assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops
     assert ops.count("DequantizeLinear") == 2 and ops.count("MatMul") == 2
@@ -64,19 +64,14 @@ def test_rewritten_model_computes_with_dequantized_weights(tmp_path: Path) -> No
     x = np.random.default_rng(8).normal(0, 1, (5, 16)).astype(np.float32)
     expected = np.maximum(x @ w1 + 0.1, 0) @ w2
     (got,) = cpu_session(tmp_path / "rewritten.onnx", 1).run(["y"], {"x": x})
-    (dynamic,) = cpu_session(tmp_path / "dynamic.onnx", 1).run(["y"], {"x": x})
+    (dynamic,) = cpu_session(dynamic_model, 1).run(["y"], {"x": x})
     assert np.abs(got - expected).max() < 1e-4
     # the dynamic model's uint8 activations are what the rewrite removes: it is measurably off
     assert np.abs(dynamic - expected).max() > 1e-3
 
 
-def test_rewrite_refuses_a_graph_it_does_not_know(tmp_path: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    two_layer_model(tmp_path / "fp32.onnx")
-    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "dynamic.onnx"), per_channel=True,
-                     weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-    model = onnx.load(str(tmp_path / "dynamic.onnx"))
+def test_rewrite_refuses_a_graph_it_does_not_know(dynamic_model: Path) -> None:
+    model = onnx.load(str(dynamic_model))
     cast = next(node for node in model.graph.node if node.op_type == "Cast")
     cast.op_type = "Identity"
     del cast.attribute[:]

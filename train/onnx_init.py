@@ -25,7 +25,7 @@ def state_dict_from_onnx(path: Path) -> dict[str, torch.Tensor]:
     for name in list(tensors):
         if name.endswith(".weight_quantized"):  # embeddings (DequantizeLinear, one scale per tensor)
             base = name.removesuffix("_quantized")
-            state[base] = torch.from_numpy(_dequantize(tensors, base))
+            state[base] = torch.from_numpy(dequantize(tensors, base))
     for node in model.graph.node:
         # int8 weights multiplied in float (train/int8_weights.py), or a dynamic quantization's
         if node.op_type == "MatMul" and node.input[1].endswith("_dequantized"):
@@ -37,7 +37,7 @@ def state_dict_from_onnx(path: Path) -> dict[str, torch.Tensor]:
         # '/encoder/encoder/layer.0/attention/self/query/MatMul_output_0_output_quantized' -> module path
         module = node.output[0].strip("/").rsplit("/MatMul", 1)[0].replace("/", ".")
         # ONNX multiplies x @ W ([in, out]); torch.nn.Linear keeps W transposed ([out, in])
-        state[f"{module}.weight"] = torch.from_numpy(_dequantize(tensors, weight).T.copy())
+        state[f"{module}.weight"] = torch.from_numpy(dequantize(tensors, weight).T.copy())
     return state
 
 
@@ -49,7 +49,9 @@ def load_onnx_weights(model: torch.nn.Module, path: Path) -> None:
     model.load_state_dict(state)
 
 
-def _dequantize(tensors: dict[str, np.ndarray], base: str) -> np.ndarray:
+def dequantize(tensors: dict[str, np.ndarray], base: str) -> np.ndarray:
+    """The float weight `base` of a quantized graph's initializers: (q - zero point) x scale, per
+    output channel when the scale is one per column."""
     quantized = tensors[f"{base}_quantized"].astype(np.float32)
     zero = tensors[f"{base}_zero_point"].astype(np.float32)
     return ((quantized - zero) * tensors[f"{base}_scale"]).astype(np.float32)
