@@ -23,7 +23,8 @@ from qa.cpu_gate import FifoGate, cpu_gate
 from qa.followup import standalone as resolve_follow_up
 from qa.index import Index
 from qa.prompts import delimit, load_prompt
-from qa.retrieve import Retriever, Searcher
+from qa.question_shape import period_days
+from qa.retrieve import Retriever, Searcher, published_within
 from qa.settings import Settings
 from qa.support import SupportScorer, make_scorer, relevance_scores
 from qa.tokens import count_tokens, get_encoding
@@ -31,6 +32,7 @@ from qa.types import SearchHit
 
 REFUSAL_MESSAGE = "The articles don't cover this: none of the retrieved passages answers the question."
 PASSAGE_OVERHEAD_TOKENS = 24  # the <passage ...> wrapper around each passage in the prompt
+PERIOD_OVERFETCH = 3  # a question about "this week" searches k x this many passages, then keeps its week's
 
 
 class Answerer:
@@ -88,8 +90,14 @@ class Answerer:
 
         clock = time.perf_counter()
         k = request.k or self.settings.search_k
-        result = self.retriever.search(standalone, k, request.filters)
-        passages = self.pack(result.hits)
+        period = period_days(standalone) if self.settings.period_slack_days >= 0 else None
+        # "Who won this week?" is not answered from last month's article: more are searched, so that
+        # k of them can come from the week
+        result = self.retriever.search(standalone, k * PERIOD_OVERFETCH if period else k, request.filters)
+        hits = result.hits
+        if period:
+            hits = published_within(hits, period + self.settings.period_slack_days, request.filters)[:k]
+        passages = self.pack(hits)
         if backend.uses_llm and self.settings.llm_passage_floor > 0 and passages:
             passages = self.rerank(standalone, passages)
         timings["retrieve_ms"] = _ms_since(clock)

@@ -95,3 +95,21 @@ def answer_kind(question: str) -> Callable[[str], bool] | None:
         stated = set(_YEAR.findall(question))
         return lambda sentence: any(year not in stated for year in _YEAR.findall(sentence))
     return None
+
+
+# "... this week?": news quiz wording for the week before the question is asked (837 of 3,716
+# RealTime QA dev questions); the number is the period's length in days
+_PERIODS = (
+    (re.compile(r"(?i)\b(?:this|this past|the past|past|last)\s+weekend\b|\b(?:this|this past|the past)\s+week\b"), 7),
+    (re.compile(r"(?i)\blast\s+week\b"), 14),
+    (re.compile(r"(?i)\bthis\s+month\b"), 31),
+)
+
+
+def period_days(question: str) -> int | None:
+    """How many days back the question's own time words reach: 7 for "... this week?" or "this
+    weekend", 14 for "last week", 31 for "this month"; None when it names no such period."""
+    for pattern, days in _PERIODS:
+        if pattern.search(question):
+            return days
+    return None

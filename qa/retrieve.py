@@ -84,7 +84,7 @@ class Retriever:
         Freshness is measured back from `filters.as_of` (today when not given), so that with an
         as-of date "this week" means that week."""
         timings = SearchTimings()
-        as_of = dt.date.fromisoformat(filters.as_of) if filters is not None and filters.as_of else None
+        as_of = as_of_date(filters)
         filters = filters if filters is not None and not filters.is_empty() else None
         n = max(k, self.candidates)
         with self.index.rwlock.reading():
@@ -100,7 +100,7 @@ class Retriever:
             fused = reciprocal_rank_fusion([[i for i, _ in dense], keyword], self.rrf_k)
             if self.recency.weight > 0 and fused:
                 published = self.index.docstore.published_of([chunk_id for chunk_id, _ in fused])
-                fused = self.recency.rerank(fused, published, as_of or dt.datetime.now(dt.UTC).date())
+                fused = self.recency.rerank(fused, published, as_of)
             top = [chunk_id for chunk_id, _ in fused[:k]]
             started = time.perf_counter()
             rows = self.index.get_chunks(top)
@@ -178,10 +178,7 @@ class Recency:
     def factor(self, published: str | None, as_of: dt.date) -> float:
         if self.weight <= 0:
             return 1.0
-        try:
-            age = (as_of - dt.date.fromisoformat(published[:10])).days if published else None
-        except ValueError:
-            age = None
+        age = age_days(published, as_of)
         if age is None:
             return 1.0 - self.weight
         return 1.0 - self.weight + self.weight * 0.5 ** (max(age, 0) / self.half_life_days)
@@ -192,6 +189,27 @@ class Recency:
         """`fused` (chunk id, score) with scores weighted by freshness, best first."""
         weighted = [(chunk_id, score * self.factor(published.get(chunk_id), as_of)) for chunk_id, score in fused]
         return sorted(weighted, key=lambda pair: (-pair[1], pair[0]))
+
+
+def age_days(published: str | None, as_of: dt.date) -> int | None:
+    """Days from `published` (ISO date) to `as_of`; None when undated or unreadable."""
+    try:
+        return (as_of - dt.date.fromisoformat(published[:10])).days if published else None
+    except ValueError:
+        return None
+
+
+def as_of_date(filters: Filters | None) -> dt.date:
+    """The day a search is made as of: `filters.as_of`, today (UTC) when not given."""
+    if filters is not None and filters.as_of:
+        return dt.date.fromisoformat(filters.as_of)
+    return dt.datetime.now(dt.UTC).date()
+
+
+def published_within(hits: list[SearchHit], days: int, filters: Filters | None) -> list[SearchHit]:
+    """The hits published at most `days` days before the as-of date (`as_of_date`); undated ones stay."""
+    as_of = as_of_date(filters)
+    return [hit for hit in hits if (age := age_days(hit.published, as_of)) is None or age <= days]
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:

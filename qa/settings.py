@@ -135,6 +135,10 @@ class Settings:
     # qa.question_shape); 1 = off. 0.6: SQuAD train half, the 28 percentage questions, contains gold
     # 0.857 -> 0.893 (0.8 changed nothing there); the 95 year questions 0.874 -> 0.884.
     answer_type_factor: float = 0.6
+    # Asked about "this week" ("last week", "this month": qa.question_shape.period_days), answer only
+    # from passages published in that period before the as-of date, plus this many days of slack;
+    # undated ones stay. -1 = off. RealTime QA dev 600: bench/README.md, "this week".
+    period_slack_days: int = 3
     # LLM backends can read the passages the answer model ranks first, leaving out those whose
     # best sentence is less likely than this to answer (the best passage is always kept). 0 = off.
     llm_passage_floor: float = 0.0
@@ -170,6 +174,8 @@ class Settings:
             raise SettingsError(f"QA_RECENCY_WEIGHT={self.recency_weight}: expected a number from 0 (off) to 1")
         if not 0.0 <= self.answer_type_factor <= 1.0:
             raise SettingsError(f"QA_ANSWER_TYPE_FACTOR={self.answer_type_factor}: expected a number from 0 to 1 (off)")
+        if self.period_slack_days < -1:
+            raise SettingsError(f"QA_PERIOD_SLACK_DAYS={self.period_slack_days}: expected -1 (off) or 0 days or more")
         if self.answer_rank_penalty < 0:
             raise SettingsError(f"QA_ANSWER_RANK_PENALTY={self.answer_rank_penalty}: expected 0 (off) or more")
         if self.recency_half_life_days <= 0:

@@ -17,7 +17,7 @@ from qa.index import Index
 from qa.ingest import Ingestor
 from qa.prompts import load_prompt
 from qa.settings import Settings
-from qa.types import Article
+from qa.types import Article, Filters
 from tests.fakes import completion_payload
 from tests.helpers import TAIWAN_ID, TRUMP_ID
 
@@ -131,6 +131,25 @@ def test_article_instructions_do_not_change_the_answer(seeded_index: Index, seed
     answer = Answerer(seeded_index, seeded_settings).ask(
         AskRequest(question="By how much will China increase its defense spending this year?"))
     assert "PWNED" not in answer.answer and "7.2 percent" in answer.answer
+
+
+def test_a_question_about_this_week_is_not_answered_from_an_older_article(index: Index, settings: Settings) -> None:
+    Ingestor(index, settings).ingest_articles([Article(
+        id="snow", title="Alpine pass closed", published="2025-03-03",
+        text="Heavy snow closed the Brenner Pass between Austria and Italy on Monday, the Austrian highway "
+             "operator Asfinag said. Lorries were turned back at Innsbruck.",
+    )])
+    question = "Which Alpine pass was closed by heavy snow this week?"
+    answerer = Answerer(index, settings)
+    that_week = answerer.ask(AskRequest(question=question, filters=Filters(as_of="2025-03-06")))
+    assert not that_week.refused and "Brenner Pass" in that_week.answer
+    weeks_later = answerer.ask(AskRequest(question=question, filters=Filters(as_of="2025-04-20")))
+    assert weeks_later.refused and weeks_later.passages == []
+    # without "this week" the article still answers, and the window can be switched off
+    assert not answerer.ask(AskRequest(question="Which Alpine pass was closed by heavy snow?",
+                                       filters=Filters(as_of="2025-04-20"))).refused
+    switched_off = Answerer(index, settings.replace(period_slack_days=-1))
+    assert not switched_off.ask(AskRequest(question=question, filters=Filters(as_of="2025-04-20"))).refused
 
 
 def test_unknown_model_is_a_clear_error(answerer: Answerer) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from qa.question_shape import asks_percentage, asks_place_other_than, defined_name, role_holder, states_percentage
+from qa.question_shape import (
+    asks_percentage,
+    asks_place_other_than,
+    defined_name,
+    period_days,
+    role_holder,
+    states_percentage,
+)
 
 
 def test_a_question_that_only_names_its_subject_is_a_definition() -> None:
@@ -89,3 +96,19 @@ def test_other_questions_ask_for_no_role(question: str) -> None:
 ])
 def test_a_place_question_may_ask_for_another_place_than_it_names(question: str, place: str, other: bool) -> None:
     assert asks_place_other_than(question, place) is other
+
+
+@pytest.mark.parametrize(("question", "days"), [
+    ("Which country was shaken by a 7.0-magnitude earthquake this week?", 7),
+    ("This week, who became the new prime minister of the United Kingdom?", 7),
+    ("What did the Pope say this past weekend?", 7),
+    ("Which film topped the box office last weekend?", 7),
+    ("Which airline announced a deal last week to buy Spirit Airlines?", 14),
+    ("How many migrants crossed the Channel this month?", 31),
+    ("Who won the 2022 FIFA World Cup?", None),
+    ("How much will Taiwan spend on defence this year?", None),
+    ("What does the weekly jobs report measure?", None),
+    ("Which team won the week-long tournament?", None),
+])
+def test_a_question_names_the_period_it_asks_about(question: str, days: int | None) -> None:
+    assert period_days(question) == days

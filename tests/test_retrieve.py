@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from qa.index import Index
-from qa.retrieve import Recency, Retriever, reciprocal_rank_fusion
+from qa.retrieve import Recency, Retriever, published_within, reciprocal_rank_fusion
 from qa.settings import Settings
-from qa.types import Article, Filters
+from qa.types import Article, Filters, SearchHit
 from tests.helpers import TAIWAN_ID, TRUMP_ID
 
 # (question, article that answers it, a fact the passage must contain)
@@ -155,6 +155,20 @@ def test_recency_factor() -> None:
     assert Recency(weight=0.0, half_life_days=7).factor(None, day) == 1.0
     reranked = recency.rerank([(1, 0.030), (2, 0.025)], {1: "2023-01-01", 2: "2024-03-09"}, day)
     assert [chunk_id for chunk_id, _ in reranked] == [2, 1]
+
+
+def test_published_within_keeps_the_period_before_the_as_of_date_and_undated_hits() -> None:
+    def hit(article_id: str, published: str | None) -> SearchHit:
+        return SearchHit(article_id=article_id, chunk_id=0, title="", text="", score=1.0, start=0, end=0,
+                         published=published)
+
+    hits = [hit("day-of", "2024-03-10"), hit("ten-days", "2024-02-29"), hit("eleven-days", "2024-02-28"),
+            hit("undated", None), hit("unreadable", "spring"), hit("later", "2024-03-12")]
+    kept = published_within(hits, 10, Filters(as_of="2024-03-10"))
+    assert [h.article_id for h in kept] == ["day-of", "ten-days", "undated", "unreadable", "later"]
+    today = dt.datetime.now(dt.UTC).date()
+    recent = hit("yesterday", (today - dt.timedelta(days=1)).isoformat())
+    assert published_within([recent, hits[0]], 10, None) == [recent]  # no as-of date: today
 
 
 def test_keyword_search_finds_rare_names(seeded_index: Index) -> None:

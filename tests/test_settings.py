@@ -29,6 +29,7 @@ def test_environment_is_parsed_by_type_and_overrides_win() -> None:
         ({"QA_RECENCY_HALF_LIFE_DAYS": "0"}, "expected more than 0 days"),
         ({"QA_ANSWER_RANK_PENALTY": "-0.1"}, "QA_ANSWER_RANK_PENALTY=-0.1: expected 0 (off) or more"),
         ({"QA_ANSWER_TYPE_FACTOR": "1.5"}, "QA_ANSWER_TYPE_FACTOR=1.5: expected a number from 0 to 1 (off)"),
+        ({"QA_PERIOD_SLACK_DAYS": "-2"}, "QA_PERIOD_SLACK_DAYS=-2: expected -1 (off) or 0 days or more"),
         ({"QA_STORE": "cloud"}, "QA_STORE='cloud': expected embedded or scale"),
         ({"QA_STORE": "scale"}, "QA_STORE=scale needs QA_POSTGRES_DSN"),
         ({"QA_MILVUS_CONSISTENCY": "strong"}, "expected Strong, Bounded, Session or Eventually"),
