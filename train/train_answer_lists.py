@@ -11,7 +11,13 @@ fooled by the other paragraphs of the same article. This stage reads the lists w
           + a listwise term (softmax over all sentences of the list, the answer's share)
           + 0.5 x the short-answer span loss on passages holding the answer;
   - a share of the lists drop the passages of the gold article(s) and every passage holding the
-    answer, so "none of these answers it" is learned from realistic near misses.
+    answer, so "none of these answers it" is learned from realistic near misses;
+  - with `--swap-copies N`, each list whose question names a place that an answer's sentence
+    names too is also trained N more times asked about another place: one its passages name but
+    no answer's sentence does, else a country none of them names ("What percentage rise did China
+    announce?" over a passage whose 7.2% sentence is about China becomes "... did Taiwan
+    announce?"): every sentence is then a negative, so the model learns that a sentence about
+    somewhere else does not answer, however close its words.
 
     PYTHONPATH=. python train/train_answer_lists.py --lists A.jsonl B.jsonl --init train/stage2.pt \
         --out qa/models/answer-minilm-int8
@@ -20,8 +26,11 @@ fooled by the other paragraphs of the same article. This stage reads the lists w
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
+import random
+import re
 import time
 from pathlib import Path
 
@@ -30,6 +39,8 @@ import torch
 from tokenizers import Tokenizer
 
 from qa.answer_model import MAX_LENGTH
+from qa.chunk import split_sentences
+from qa.places import elsewhere, listed_places, places_in
 from train.onnx_init import load_onnx_weights
 from train.train_answer_model import (
     SEED,
@@ -65,10 +76,52 @@ def make_list(row: dict, unanswerable: bool) -> list[Example]:
     return [Example(row["question"], p["text"], answers, row.get("source", "")) for p in passages[:PASSAGES]]
 
 
+def swapped_question(row: dict, rng: random.Random) -> str | None:
+    """The question asked about another place (`--swap-copies`): one its passages name but no
+    answer's sentence does, else a listed country none of them names; None when the question names
+    no place that an answer's sentence names."""
+    answers = [a.strip() for a in row["answers"] if a.strip()]
+    passages = [p["text"] for p in row["passages"][:PASSAGES]]
+    answering = [text[s:e] for text in passages for s, e in split_sentences(text) if contains(text[s:e], answers)]
+    in_answers = set().union(*(places_in(sentence) for sentence in answering)) if answering else set()
+    asked = [place for place in places_in(row["question"])
+             if any(not elsewhere(place, known) for known in in_answers)]  # "US" for "United States" too
+    if not asked:
+        return None
+    place = sorted(asked)[0]
+    named = set().union(*(places_in(text) for text in passages))
+    others = sorted(other for other in named
+                    if other not in in_answers and all(elsewhere(other, known) for known in in_answers))
+    if not others:
+        others = [country for country in countries()
+                  if country not in named and all(elsewhere(country, known) for known in named)]
+    return re.sub(rf"(?<!\w){re.escape(place)}(?!\w)", others[rng.randrange(len(others))], row["question"])
+
+
+@functools.cache
+def countries() -> list[str]:
+    """The listed places that are not another name of one, nor inside one."""
+    return sorted(name for name, place in listed_places().items() if place.same == name and place.within is None)
+
+
+def make_swapped_list(row: dict, question: str) -> list[Example]:
+    """Every passage of the list, asked `question` (about another place): nothing answers it."""
+    return [Example(question, p["text"], [], row.get("source", "")) for p in row["passages"][:PASSAGES]]
+
+
 def usable(row: dict) -> bool:
     """A list teaches sentence choice only when one of its passages holds the answer string."""
     answers = [a.strip() for a in row["answers"] if a.strip()]
     return any(contains(p["text"], answers) for p in row["passages"][:PASSAGES])
+
+
+def draw_list(row: dict, rng: random.Random) -> list[Example]:
+    """One training list for `row`: asked about another place (a copy marked "swap"), else as
+    retrieved or, a share of the time, without its answers."""
+    question = swapped_question(row, rng) if row.get("swap") else None
+    if question is not None:
+        return make_swapped_list(row, question)
+    return make_list(row, rng.random() < UNANSWERABLE_SHARE)
 
 
 def list_loss(model: AnswerNet, tokenizer: Tokenizer, lists: list[list[Example]]) -> tuple[torch.Tensor, float]:
@@ -100,13 +153,18 @@ def list_loss(model: AnswerNet, tokenizer: Tokenizer, lists: list[list[Example]]
 
 def selection_accuracy(model: AnswerNet, tokenizer: Tokenizer, rows: list[dict]) -> dict:
     """Over each list: share whose best sentence holds the answer (of lists where one does), and
-    best probability on answerable vs unanswerable variants."""
+    best probability on the answerable, unanswerable and place-swapped variants."""
     model.eval()
-    right, n, best_pos, best_neg = 0, 0, [], []
+    right, n, best_pos, best_neg, best_swapped = 0, 0, [], [], []
+    swaps = random.Random(SEED)
     with torch.no_grad():
         for row in rows:
-            for unanswerable in (False, True):
-                group = make_list(row, unanswerable)
+            swapped = swapped_question(row, swaps)
+            for variant in ("answerable", "unanswerable", "swapped"):
+                if variant == "swapped":
+                    group = make_swapped_list(row, swapped) if swapped else []
+                else:
+                    group = make_list(row, variant == "unanswerable")
                 if not group:
                     continue
                 ids, mask, types, pool, labels, valid, _, _ = features(tokenizer, group, MAX_LENGTH)
@@ -114,7 +172,9 @@ def selection_accuracy(model: AnswerNet, tokenizer: Tokenizer, rows: list[dict])
                 sentence = torch.bmm(pool, logits[:, :, 0].unsqueeze(-1)).squeeze(-1).masked_fill(valid == 0, -1e4)
                 best = int(sentence.flatten().argmax())
                 prob = float(torch.sigmoid(sentence.flatten()[best]))
-                if unanswerable:
+                if variant == "swapped":
+                    best_swapped.append(prob)
+                elif variant == "unanswerable":
                     best_neg.append(prob)
                 elif labels.sum() > 0:
                     n += 1
@@ -124,7 +184,9 @@ def selection_accuracy(model: AnswerNet, tokenizer: Tokenizer, rows: list[dict])
     return {"lists": n, "best_sentence_holds_answer": round(right / max(n, 1), 4),
             "mean_best_prob_answerable": round(float(np.mean(best_pos)) if best_pos else 0.0, 4),
             "mean_best_prob_unanswerable": round(float(np.mean(best_neg)) if best_neg else 0.0, 4),
-            "unanswerable_best_over_0.5": round(float(np.mean(np.array(best_neg) > 0.5)) if best_neg else 0.0, 4)}
+            "unanswerable_best_over_0.5": round(float(np.mean(np.array(best_neg) > 0.5)) if best_neg else 0.0, 4),
+            "swapped_lists": len(best_swapped),
+            "swapped_best_over_0.5": round(float(np.mean(np.array(best_swapped) > 0.5)) if best_swapped else 0.0, 4)}
 
 
 def main() -> None:
@@ -142,6 +204,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--probe-limit", type=int, default=400)
     parser.add_argument("--before", action="store_true", help="also measure the initial model")
+    parser.add_argument("--swap-copies", type=int, default=0,
+                        help="train each list with a place to swap this many more times, asked about another place")
     parser.add_argument("--freeze-layers", type=int, default=0,
                         help="keep the embeddings and this many lower layers as stage 2 left them (faster steps)")
     args = parser.parse_args()
@@ -151,10 +215,13 @@ def main() -> None:
     rows = [r for r in read_lists(args.lists) if usable(r)]
     rng.shuffle(rows)
     rows = rows[: args.limit]
+    swappable = [{**row, "swap": True} for row in rows if swapped_question(row, random.Random(SEED))]
+    rows += swappable * args.swap_copies
     probe = [r for r in read_lists(args.probe) if usable(r)] if args.probe else []
     train_probe = rows[: args.probe_limit // 2]
     probe = probe[: args.probe_limit]
-    print(f"{len(rows)} training lists, {len(probe)} probe lists", flush=True)
+    print(f"{len(rows)} training lists ({len(swappable)} x {args.swap_copies} asked about another place),"
+          f" {len(probe)} probe lists", flush=True)
 
     model = AnswerNet(base)
     if args.init is not None and args.init.suffix == ".onnx":
@@ -179,7 +246,7 @@ def main() -> None:
         for k in range(0, len(order), args.lists_per_step):
             if step >= steps:
                 break
-            lists = [make_list(rows[i], rng.random() < UNANSWERABLE_SHARE) for i in order[k:k + args.lists_per_step]]
+            lists = [draw_list(rows[i], rng) for i in order[k:k + args.lists_per_step]]
             lists = [group for group in lists if group]
             if not lists:
                 continue
