@@ -83,7 +83,7 @@ def swapped_question(row: dict, rng: random.Random) -> str | None:
     answers = [a.strip() for a in row["answers"] if a.strip()]
     passages = [p["text"] for p in row["passages"][:PASSAGES]]
     answering = [text[s:e] for text in passages for s, e in split_sentences(text) if contains(text[s:e], answers)]
-    in_answers = set().union(*(places_in(sentence) for sentence in answering)) if answering else set()
+    in_answers = set().union(*(places_in(sentence) for sentence in answering))
     asked = [place for place in places_in(row["question"])
              if any(not elsewhere(place, known) for known in in_answers)]  # "US" for "United States" too
     if not asked:
@@ -160,11 +160,9 @@ def selection_accuracy(model: AnswerNet, tokenizer: Tokenizer, rows: list[dict])
     with torch.no_grad():
         for row in rows:
             swapped = swapped_question(row, swaps)
-            for variant in ("answerable", "unanswerable", "swapped"):
-                if variant == "swapped":
-                    group = make_swapped_list(row, swapped) if swapped else []
-                else:
-                    group = make_list(row, variant == "unanswerable")
+            variants = {"answerable": make_list(row, False), "unanswerable": make_list(row, True),
+                        "swapped": make_swapped_list(row, swapped) if swapped else []}
+            for variant, group in variants.items():
                 if not group:
                     continue
                 ids, mask, types, pool, labels, valid, _, _ = features(tokenizer, group, MAX_LENGTH)
