@@ -137,12 +137,19 @@ def test_an_answer_only_the_last_passage_holds_must_read_better_to_be_given(
         settings: Settings, embedder: Embedder, answer_model: AnswerModel) -> None:
     question = "Which major US retailer announced this week it is slashing prices on clothing and other products?"
     unrelated = (KOO, WU, ELWAY, MANNING)
+    first, fifth = _request(question, WALMART, *unrelated), _request(question, *unrelated, WALMART)
     backend = ExtractiveBackend(settings, embedder, answer_model)
-    assert backend.complete(_request(question, WALMART, *unrelated)).startswith("Walmart is cutting prices")
-    # retrieval ranked it fifth: the same sentence no longer clears the threshold
-    assert backend.complete(_request(question, *unrelated, WALMART)) == REFUSAL
-    unranked = ExtractiveBackend(settings.replace(answer_rank_penalty=0.0), embedder, answer_model)
-    answer = unranked.complete(_request(question, *unrelated, WALMART))
+    best = backend.confidence(first, backend.rank_sentences(first))
+    last = backend.confidence(fifth, backend.rank_sentences(fifth))
+    assert last == pytest.approx(best - 4 * settings.answer_rank_penalty)
+    # a threshold between the two (0.51 and 0.31 with the stage 5 answer model): ranked first the
+    # sentence is given; ranked fifth by retrieval, the same sentence no longer clears it
+    between = settings.replace(answer_threshold=(best + last) / 2)
+    backend = ExtractiveBackend(between, embedder, answer_model)
+    assert backend.complete(first).startswith("Walmart is cutting prices")
+    assert backend.complete(fifth) == REFUSAL
+    unranked = ExtractiveBackend(between.replace(answer_rank_penalty=0.0), embedder, answer_model)
+    answer = unranked.complete(fifth)
     assert answer.startswith("Walmart is cutting prices") and answer.endswith("[5].")
 
 

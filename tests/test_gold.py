@@ -90,8 +90,8 @@ def test_latency_is_reported(report: EvalReport) -> None:
     assert all(v["p50"] <= v["p95"] for v in report.latency_ms.values())
 
 
-# The paraphrase gate (extractive, k=5, answer model weight 0.5, answer_threshold 0.33 with rank penalty
-# 0.05, 0.36 without it until stop 27); figures beside.
+# The paraphrase gate (extractive, k=5, answer model weight 0.5, answer_threshold 0.30 with rank
+# penalty 0.05: 0.33 before stop 32, 0.36 without the penalty until stop 27); figures beside.
 # The issue's targets are 0.90 and 1.00: not met, these hold today's level. Before the stage-3
 # answer model: 0.758 (25/33) right and 0.273 (3/11) refused; at answer_threshold 0.30, 0.697 (23/33)
 # and 0.636 (7/11): 0.36 refuses two more near misses and one answer scored 0.307 (taxi services).
@@ -103,11 +103,14 @@ def test_latency_is_reported(report: EvalReport) -> None:
 # 0.82 -> 0.51 beside Taiwan's 80%, which the model reads as answering too; "Where is the Financial
 # Times based?": confidence 0.34 -> 0.29, under the threshold), so 0.818 -> 0.758 here, while RealTime QA
 # dev and SQuAD's train half held or improved (bench/README.md, stop 29).
-MIN_PARAPHRASE_CONTAINS_GOLD = 0.75  # 0.758 (25/33); misses listed by the assertion
+# Stop 32, the answer model's stage 5 at 0.30: 0.758 -> 0.727, "Which newspaper reported the arms
+# purchase?" now refused (the Financial Times sentence scores under the threshold).
+MIN_PARAPHRASE_CONTAINS_GOLD = 0.72  # 0.727 (24/33); misses listed by the assertion
 # 0.727 (8/11); 9/11 at threshold 0.36, before the rank penalty: "How many F-35 jets has Taiwan already
 # received?" scores 0.347 on relevance alone (answer model 0.01). On 479 RealTime QA dev questions asked
 # with their gold left out, refused 0.754 -> 0.772 (bench/README.md, stop 27)
-MIN_PARAPHRASE_UNANSWERABLE_REFUSED = 0.72
+# Stage 5 (stop 32): 0.727 -> 0.818 (9/11), "Who is China's current defence minister?" now refused.
+MIN_PARAPHRASE_UNANSWERABLE_REFUSED = 0.81
 
 
 @pytest.fixture(scope="module")

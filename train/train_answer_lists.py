@@ -204,11 +204,13 @@ def main() -> None:
     parser.add_argument("--before", action="store_true", help="also measure the initial model")
     parser.add_argument("--swap-copies", type=int, default=0,
                         help="train each list with a place to swap this many more times, asked about another place")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="seeds the list order and the lists drawn (another seed: the run-to-run spread)")
     parser.add_argument("--freeze-layers", type=int, default=0,
                         help="keep the embeddings and this many lower layers as stage 2 left them (faster steps)")
     args = parser.parse_args()
 
-    rng, base, tokenizer = seeded_setup(args.threads)
+    rng, base, tokenizer = seeded_setup(args.threads, args.seed)
 
     rows = [r for r in read_lists(args.lists) if usable(r)]
     rng.shuffle(rows)
@@ -262,7 +264,7 @@ def main() -> None:
         "before": before,
         "train_probe": selection_accuracy(model, tokenizer, train_probe),
         "dev_probe": selection_accuracy(model, tokenizer, probe) if probe else None,
-        "args": {k: str(v) for k, v in vars(args).items()}, "seed": SEED,
+        "args": {k: str(v) for k, v in vars(args).items()}, "seed": args.seed,
     }
     print(json.dumps(metrics, indent=1), flush=True)
     export(model, args.out, base)

