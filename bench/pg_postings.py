@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.pg_keyword import load  # noqa: E402
 from bench.stores import dev_questions  # noqa: E402
 from qa.keywords import query_terms  # noqa: E402
-from qa.stores.postgres import RANK_WEIGHTS, TS_CONFIG, PostgresDocStore  # noqa: E402
+from qa.stores.postgres import RANK_WEIGHTS, PostgresDocStore  # noqa: E402
 from tests.servers import postgres_server  # noqa: E402
 
 D, C, B, A = (float(w) for w in RANK_WEIGHTS.strip("{}").split(","))
@@ -62,23 +62,19 @@ def build_postings(conn: psycopg.Connection) -> float:
     return time.perf_counter() - started
 
 
-def lexemes(conn: psycopg.Connection, words: list[str]) -> list[str]:
-    return [row[0] for row in conn.execute(
-        f"SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('{TS_CONFIG}', w))) FROM unnest(%s::text[]) w",
-        (words,))]
-
-
 def postings_search(store: PostgresDocStore, query: str, limit: int) -> list[int]:
     """`keyword_search`'s first word set and ranking, summed from qa_postings."""
     terms = query_terms(query)
     if not terms:
         return []
-    conn = store._conn()
-    rows = conn.execute(
+    by_word = store.lexemes(terms)
+    rare = {lexeme for word in store.match_terms(terms)[0] for lexeme in by_word.get(word, [])}
+    every = {lexeme for lexemes in by_word.values() for lexeme in lexemes}
+    rows = store._conn().execute(
         "WITH candidates AS MATERIALIZED (SELECT DISTINCT chunk_id FROM qa_postings WHERE lexeme = ANY(%s))"
         " SELECT p.chunk_id FROM qa_postings p JOIN candidates USING (chunk_id) WHERE p.lexeme = ANY(%s)"
         " GROUP BY p.chunk_id ORDER BY sum(p.share) DESC, p.chunk_id LIMIT %s",
-        (lexemes(conn, store.match_terms(terms)[0]), lexemes(conn, terms), limit)).fetchall()
+        (sorted(rare), sorted(every), limit)).fetchall()
     return [row[0] for row in rows]
 
 

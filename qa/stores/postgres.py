@@ -321,12 +321,17 @@ class PostgresDocStore:
         shares = self.term_shares()
         if not shares:
             return [terms]
-        rows = self._conn().execute(
-            f"SELECT w, tsvector_to_array(to_tsvector('{TS_CONFIG}', w)) FROM unnest(%s::text[]) w", (terms,)
-        ).fetchall()
         # words without a lexeme (the configuration's stop words) match nothing
-        share = {word: max(shares.get(lexeme, 0.0) for lexeme in lexemes) for word, lexemes in rows if lexemes}
+        share = {word: max(shares.get(lexeme, 0.0) for lexeme in lexemes)
+                 for word, lexemes in self.lexemes(terms).items() if lexemes}
         return match_sets(terms, share, self.common_shares)
+
+    def lexemes(self, words: list[str]) -> dict[str, list[str]]:
+        """Each word's lexemes under `TS_CONFIG` (none for the configuration's stop words)."""
+        rows = self._conn().execute(
+            f"SELECT w, tsvector_to_array(to_tsvector('{TS_CONFIG}', w)) FROM unnest(%s::text[]) w", (words,)
+        ).fetchall()
+        return {word: list(lexemes) for word, lexemes in rows}
 
     def term_shares(self) -> dict[str, float]:
         """The share of chunks holding each of the most common lexemes, from `pg_stats` (ANALYZE,
